@@ -1,0 +1,203 @@
+import { SyncError } from './errors';
+
+/**
+ * All settings, resolved once from the environment. Only main.ts and cli.ts call loadConfig;
+ * everything else is handed the part it needs. Defaults are the single-machine setup of infra/;
+ * production points the same variables at its clusters.
+ */
+export type EventFormat = 'json' | 'avro';
+export type ReadPlan = 'auto' | 'index' | 'scan';
+
+export interface Settings {
+  env: string;
+  logLevel: string;
+  kafka: {
+    brokers: string[];
+    clientId: string;
+    connectionTimeoutMs: number;
+    requestTimeoutMs: number;
+  };
+  registry: { url: string };
+  cassandra: {
+    contactPoints: string[];
+    localDataCenter: string;
+    keyspace: string;
+    username: string | undefined;
+    password: string | undefined;
+    requestTimeoutMs: number;
+  };
+  topics: {
+    trigger: string;
+    output: string;
+    deadLetter: string;
+    partitions: number;
+    replicationFactor: number;
+  };
+  processor: {
+    groupId: string;
+    eventFormat: EventFormat;
+    includeInactive: boolean;
+    includeCompleted: boolean;
+    readPlan: ReadPlan;
+    pageSize: number;
+    scanRanges: number;
+    scanConcurrency: number;
+    indexProbeRows: number;
+    produceBatchSize: number;
+    produceMaxInFlight: number;
+    keyLookupConcurrency: number;
+    partitionsConcurrently: number;
+    retry: RetrySettings;
+  };
+  api: {
+    host: string;
+    port: number;
+    maxUsersPerRequest: number;
+    bodyLimitBytes: number;
+    dependencyTimeoutMs: number;
+  };
+}
+
+export interface RetrySettings {
+  retries: number;
+  initialDelayMs: number;
+  maxDelayMs: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+class Reader {
+  readonly problems: string[] = [];
+  constructor(private readonly env: Env) {}
+
+  string(name: string, fallback: string): string {
+    const raw = this.env[name];
+    if (raw === undefined || raw.trim() === '') return fallback;
+    return raw.trim();
+  }
+
+  optional(name: string): string | undefined {
+    const raw = this.env[name];
+    return raw === undefined || raw === '' ? undefined : raw;
+  }
+
+  list(name: string, fallback: string): string[] {
+    const items = this.string(name, fallback)
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0);
+    if (items.length === 0) this.problems.push(`${name} must list at least one address`);
+    return items;
+  }
+
+  int(name: string, fallback: number, min: number, max: number): number {
+    const raw = this.env[name];
+    if (raw === undefined || raw.trim() === '') return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      this.problems.push(`${name} must be a whole number from ${min} to ${max}, got '${raw}'`);
+      return fallback;
+    }
+    return value;
+  }
+
+  bool(name: string, fallback: boolean): boolean {
+    const raw = this.env[name];
+    if (raw === undefined || raw.trim() === '') return fallback;
+    const v = raw.trim().toLowerCase();
+    if (['true', '1', 'yes'].includes(v)) return true;
+    if (['false', '0', 'no'].includes(v)) return false;
+    this.problems.push(`${name} must be true or false, got '${raw}'`);
+    return fallback;
+  }
+
+  oneOf<T extends string>(name: string, fallback: T, allowed: readonly T[]): T {
+    const raw = this.string(name, fallback);
+    if (!(allowed as readonly string[]).includes(raw)) {
+      this.problems.push(`${name} must be one of ${allowed.join(', ')}, got '${raw}'`);
+      return fallback;
+    }
+    return raw as T;
+  }
+
+  name(name: string, fallback: string, pattern: RegExp, what: string): string {
+    const raw = this.string(name, fallback);
+    if (!pattern.test(raw)) this.problems.push(`${name} must be ${what}, got '${raw}'`);
+    return raw;
+  }
+}
+
+const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
+const CQL_IDENTIFIER = /^[A-Za-z][A-Za-z0-9_]{0,47}$/;
+
+export function loadConfig(env: Env): Readonly<Settings> {
+  const r = new Reader(env);
+  const prefix = r.name('SYNC_ENV', 'local', TOPIC_NAME, 'a topic-name prefix (letters, digits, . _ -)');
+  const settings: Settings = {
+    env: prefix,
+    logLevel: r.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    kafka: {
+      brokers: r.list('KAFKA_BROKERS', '127.0.0.1:9092'),
+      clientId: r.string('KAFKA_CLIENT_ID', 'enrolment-sync'),
+      connectionTimeoutMs: r.int('KAFKA_CONNECTION_TIMEOUT_MS', 3000, 100, 120000),
+      requestTimeoutMs: r.int('KAFKA_REQUEST_TIMEOUT_MS', 30000, 1000, 300000),
+    },
+    registry: { url: r.string('SCHEMA_REGISTRY_URL', 'http://127.0.0.1:8081/apis/ccompat/v7') },
+    cassandra: {
+      contactPoints: r.list('CASSANDRA_CONTACT_POINTS', '127.0.0.1:9042'),
+      localDataCenter: r.string('CASSANDRA_LOCAL_DC', 'datacenter1'),
+      keyspace: r.name('CASSANDRA_KEYSPACE', 'sunbird_courses', CQL_IDENTIFIER, 'a CQL identifier'),
+      username: r.optional('CASSANDRA_USERNAME'),
+      password: r.optional('CASSANDRA_PASSWORD'),
+      requestTimeoutMs: r.int('CASSANDRA_REQUEST_TIMEOUT_MS', 12000, 100, 300000),
+    },
+    topics: {
+      trigger: r.name('TRIGGER_TOPIC', `${prefix}.enrolment.sync.trigger`, TOPIC_NAME, 'a Kafka topic name'),
+      output: r.name('SYNC_TOPIC', `${prefix}.batch.enrolment.sync.request`, TOPIC_NAME, 'a Kafka topic name'),
+      deadLetter: r.name('DEAD_LETTER_TOPIC', `${prefix}.enrolment.sync.trigger.dlq`, TOPIC_NAME, 'a Kafka topic name'),
+      partitions: r.int('TOPIC_PARTITIONS', 4, 1, 10000),
+      replicationFactor: r.int('TOPIC_REPLICATION_FACTOR', 1, 1, 32),
+    },
+    processor: {
+      groupId: r.string('CONSUMER_GROUP', `${prefix}.enrolment-sync`),
+      eventFormat: r.oneOf<EventFormat>('SYNC_EVENT_FORMAT', 'json', ['json', 'avro']),
+      includeInactive: r.bool('SYNC_INCLUDE_INACTIVE', false),
+      includeCompleted: r.bool('SYNC_INCLUDE_COMPLETED', true),
+      readPlan: r.oneOf<ReadPlan>('SYNC_READ_PLAN', 'auto', ['auto', 'index', 'scan']),
+      pageSize: r.int('SYNC_PAGE_SIZE', 5000, 10, 100000),
+      scanRanges: r.int('SYNC_SCAN_RANGES', 64, 1, 65536),
+      scanConcurrency: r.int('SYNC_SCAN_CONCURRENCY', 4, 1, 256),
+      indexProbeRows: r.int('SYNC_INDEX_PROBE_ROWS', 20000, 0, 10000000),
+      produceBatchSize: r.int('SYNC_PRODUCE_BATCH', 1000, 1, 100000),
+      produceMaxInFlight: r.int('SYNC_PRODUCE_IN_FLIGHT', 4, 1, 5),
+      keyLookupConcurrency: r.int('SYNC_KEY_LOOKUP_CONCURRENCY', 64, 1, 1024),
+      partitionsConcurrently: r.int('SYNC_PARTITIONS_CONCURRENTLY', 4, 1, 1000),
+      retry: {
+        retries: r.int('SYNC_RETRIES', 5, 0, 1000),
+        initialDelayMs: r.int('SYNC_RETRY_INITIAL_MS', 300, 1, 600000),
+        maxDelayMs: r.int('SYNC_RETRY_MAX_MS', 30000, 1, 3600000),
+      },
+    },
+    api: {
+      host: r.string('API_HOST', '127.0.0.1'),
+      port: r.int('API_PORT', 9000, 0, 65535),
+      maxUsersPerRequest: r.int('API_MAX_USERS', 1000, 1, 100000),
+      bodyLimitBytes: r.int('API_BODY_LIMIT_BYTES', 262144, 1024, 64 * 1024 * 1024),
+      dependencyTimeoutMs: r.int('API_DEPENDENCY_TIMEOUT_MS', 5000, 100, 120000),
+    },
+  };
+  if (r.problems.length > 0) {
+    throw new SyncError('SYNC_CONFIG', `invalid configuration:\n  - ${r.problems.join('\n  - ')}`, {
+      retriable: false,
+    });
+  }
+  return deepFreeze(settings);
+}
+
+function deepFreeze<T>(value: T): Readonly<T> {
+  if (typeof value === 'object' && value !== null) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,40 @@
+import { loadConfig } from './config';
+import { isSyncError, messageOf } from './errors';
+import { createLogger } from './observability/logger';
+import { EnrolmentSyncService, type ServiceOptions } from './service';
+
+/** Runs the API and/or the processor until SIGINT or SIGTERM; a second signal exits at once. */
+export async function runService(options: ServiceOptions, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const settings = loadConfig(env);
+  const log = createLogger(settings.logLevel);
+  const service = new EnrolmentSyncService(settings, log);
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(130);
+    }
+    log.info({ signal }, 'stopping');
+    void service.stop().then(() => process.exit(0));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    await service.start(options);
+  } catch (err) {
+    log.error({ err }, 'failed to start');
+    await service.stop();
+    throw err;
+  }
+  const parts = [options.api && `API ${service.url}`, options.processor && `processor on ${settings.topics.trigger}`];
+  console.error(`enrolment-sync running: ${parts.filter(Boolean).join('; ')} → ${settings.topics.output}. Ctrl-C stops.`);
+  if (options.api) {
+    console.error(`Try: curl -X PATCH ${service.url}/v1/content/state/update -H 'Content-Type: application/json' ...`);
+  }
+}
+
+export function exitOnError(err: unknown): never {
+  console.error(`error: ${isSyncError(err) ? err.message : messageOf(err)}`);
+  process.exit(isSyncError(err) && (err.code === 'SYNC_CONFIG' || err.code === 'SYNC_BAD_REQUEST') ? 2 : 1);
+}

@@ -1,0 +1,30 @@
+import pino, { type Logger } from 'pino';
+import { logLevel as KafkaLogLevel, type logCreator } from 'kafkajs';
+
+export type { Logger };
+
+export function createLogger(level: string, name = 'enrolment-sync'): Logger {
+  return pino({ name, level, base: { processor: name } });
+}
+
+/** Routes kafkajs' own logs into pino, so one log stream carries everything. */
+export function kafkaLogCreator(log: Logger): logCreator {
+  return () =>
+    ({ level, log: entry }) => {
+      const { message, ...fields } = entry;
+      const child = { ...fields, component: 'kafkajs' };
+      switch (level) {
+        case KafkaLogLevel.ERROR:
+          log.error(child, message);
+          break;
+        case KafkaLogLevel.WARN:
+          log.warn(child, message);
+          break;
+        case KafkaLogLevel.INFO:
+          log.info(child, message);
+          break;
+        default:
+          log.debug(child, message);
+      }
+    };
+}

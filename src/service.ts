@@ -1,0 +1,188 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Client } from 'cassandra-driver';
+import type { Kafka, Producer } from 'kafkajs';
+import { createEnrolmentSyncProcessor } from '../processors/enrolment-sync';
+import { createSyncEventEncoder } from '../processors/enrolment-sync/sync-event';
+import { createApp } from './api/app';
+import { createCassandra, translateCassandraError } from './cassandra/client';
+import { EnrolmentReader } from './cassandra/enrolments';
+import type { Settings } from './config';
+import { createKafka, translateKafkaError } from './kafka/client';
+import { confluentFrame } from './kafka/codecs';
+import { createRegistry, registerSchemas } from './kafka/registry';
+import { createTriggerPublisher } from './kafka/trigger-publisher';
+import type { Logger } from './observability/logger';
+import { createMetrics, type Metrics } from './observability/metrics';
+import { syncEventAvroType } from './schemas';
+import { SyncError } from './errors';
+import { StreamRuntime } from './streams/runtime';
+import type { SyncTrigger } from '../processors/enrolment-sync/trigger';
+
+/** Measured on this kind of machine; see docs/read-plan.md. */
+export const DEFAULT_SCAN_ROWS_PER_INDEX_ROW = 16;
+
+export function readerSettings(p: Settings['processor']) {
+  return {
+    readPlan: p.readPlan,
+    pageSize: p.pageSize,
+    scanRanges: p.scanRanges,
+    scanConcurrency: p.scanConcurrency,
+    indexProbeRows: p.indexProbeRows,
+    scanRowsPerIndexRow: DEFAULT_SCAN_ROWS_PER_INDEX_ROW,
+    keyLookupConcurrency: p.keyLookupConcurrency,
+  };
+}
+
+export interface ServiceOptions {
+  api: boolean;
+  processor: boolean;
+}
+
+/**
+ * The running product: the API, the processor, or both, sharing one Cassandra session.
+ * stop() may be called any number of times and shares one promise; readiness turns 503 first,
+ * then the processor leaves its group, then producers, Cassandra, and HTTP last.
+ */
+export class EnrolmentSyncService {
+  readonly metrics: Metrics;
+  private kafka: Kafka;
+  private cassandra: Client;
+  private apiProducer: Producer | undefined;
+  private runtime: StreamRuntime<SyncTrigger> | undefined;
+  private server: Server | undefined;
+  private ready = false;
+  private stopping: Promise<void> | undefined;
+
+  constructor(
+    private readonly settings: Readonly<Settings>,
+    private readonly log: Logger,
+  ) {
+    this.metrics = createMetrics(undefined, true);
+    this.kafka = createKafka(settings.kafka, log);
+    this.cassandra = createCassandra(settings.cassandra);
+  }
+
+  get processorRuntime(): StreamRuntime<SyncTrigger> | undefined {
+    return this.runtime;
+  }
+
+  /** The API's base URL once it listens. */
+  get url(): string | undefined {
+    const address = this.server?.address() as AddressInfo | null | undefined;
+    return address ? `http://${this.settings.api.host}:${address.port}` : undefined;
+  }
+
+  async start(options: ServiceOptions): Promise<void> {
+    const { settings, log } = this;
+    try {
+      await this.cassandra.connect();
+    } catch (err) {
+      throw translateCassandraError(err, `connecting to Cassandra at ${settings.cassandra.contactPoints.join(',')}`);
+    }
+    const reader = new EnrolmentReader(this.cassandra, settings.cassandra.keyspace, readerSettings(settings.processor), log);
+    const registry = createRegistry(settings.registry.url);
+
+    if (options.processor) {
+      const type = syncEventAvroType();
+      let frame: ((body: Buffer) => Buffer) | undefined;
+      if (settings.processor.eventFormat === 'avro') {
+        const { syncEventSchemaId } = await registerSchemas(registry, settings.topics);
+        frame = (body) => confluentFrame(syncEventSchemaId, body);
+      }
+      const processor = createEnrolmentSyncProcessor({
+        enrolments: reader,
+        encode: createSyncEventEncoder(type, settings.processor.eventFormat, frame),
+        defaults: {
+          includeInactive: settings.processor.includeInactive,
+          includeCompleted: settings.processor.includeCompleted,
+        },
+        registry,
+        keyChunkSize: settings.processor.produceBatchSize,
+      });
+      this.runtime = new StreamRuntime(
+        this.kafka,
+        processor,
+        {
+          inputTopic: settings.topics.trigger,
+          outputTopic: settings.topics.output,
+          deadLetterTopic: settings.topics.deadLetter,
+          groupId: settings.processor.groupId,
+          produceBatchSize: settings.processor.produceBatchSize,
+          produceMaxInFlight: settings.processor.produceMaxInFlight,
+          partitionsConsumedConcurrently: settings.processor.partitionsConcurrently,
+          sessionTimeoutMs: 30000,
+          heartbeatIntervalMs: 3000,
+          retry: settings.processor.retry,
+          fromBeginning: true,
+        },
+        log.child({ component: 'processor' }),
+        this.metrics,
+      );
+      await this.runtime.start();
+    }
+
+    if (options.api) {
+      this.apiProducer = this.kafka.producer({ idempotent: true, allowAutoTopicCreation: false });
+      try {
+        await this.apiProducer.connect();
+      } catch (err) {
+        throw translateKafkaError(err, `connecting to Kafka at ${settings.kafka.brokers.join(',')}`);
+      }
+      const app = createApp({
+        findEnrolments: (c, b, u) => reader.findByKeys(c, b, u),
+        publishTrigger: createTriggerPublisher(this.apiProducer, settings.topics.trigger),
+        policy: {
+          includeInactive: settings.processor.includeInactive,
+          includeCompleted: settings.processor.includeCompleted,
+        },
+        maxUsersPerRequest: settings.api.maxUsersPerRequest,
+        bodyLimitBytes: settings.api.bodyLimitBytes,
+        dependencyTimeoutMs: settings.api.dependencyTimeoutMs,
+        log: log.child({ component: 'api' }),
+        metrics: this.metrics,
+        isReady: () => this.ready,
+      });
+      await new Promise<void>((resolve, reject) => {
+        // Express 5 hands a listen error (EADDRINUSE…) to the callback instead of emitting it.
+        const server = app.listen(settings.api.port, settings.api.host, (err?: Error) => {
+          if (err) reject(new SyncError('SYNC_CONFIG', `API cannot listen on ${settings.api.host}:${settings.api.port}: ${err.message}`, { retriable: false, cause: err }));
+          else resolve();
+        });
+        this.server = server;
+      });
+      log.info({ url: this.url }, 'API listening');
+    }
+    this.ready = true;
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    this.ready = false;
+    const steps: Array<[string, () => Promise<unknown>]> = [
+      ['processor', async () => this.runtime?.stop()],
+      ['api producer', async () => this.apiProducer?.disconnect()],
+      ['cassandra', async () => this.cassandra.shutdown()],
+      [
+        'http',
+        async () =>
+          this.server &&
+          new Promise<void>((resolve) => {
+            this.server?.close(() => resolve());
+            this.server?.closeIdleConnections();
+          }),
+      ],
+    ];
+    for (const [name, step] of steps) {
+      try {
+        await step();
+      } catch (err) {
+        this.log.warn({ err, step: name }, 'error while stopping');
+      }
+    }
+  }
+}

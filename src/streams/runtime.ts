@@ -1,0 +1,338 @@
+import { EventEmitter } from 'node:events';
+import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
+import type { RetrySettings } from '../config';
+import { errorCodeOf, messageOf } from '../errors';
+import type { Logger } from '../observability/logger';
+import type { Metrics } from '../observability/metrics';
+import { translateKafkaError } from '../kafka/client';
+import { deadLetterRecord } from './dead-letter';
+import { retry } from './retry';
+import type { InputMessage, OutputRecord, StreamProcessor } from './types';
+
+export interface RuntimeSettings {
+  inputTopic: string;
+  outputTopic: string;
+  deadLetterTopic: string;
+  groupId: string;
+  produceBatchSize: number;
+  produceMaxInFlight: number;
+  partitionsConsumedConcurrently: number;
+  sessionTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  retry: RetrySettings;
+  /** Where a new consumer group starts. Triggers are requests: a new group reads them all. */
+  fromBeginning: boolean;
+}
+
+/**
+ * INITIALIZED → STARTING → RUNNING → STOPPING → STOPPED, or FAILED from any state when the
+ * consumer crashes for good. stop() may be called in any state and any number of times.
+ */
+export type RuntimeState = 'INITIALIZED' | 'STARTING' | 'RUNNING' | 'STOPPING' | 'STOPPED' | 'FAILED';
+
+export interface ProcessedEvent {
+  topic: string;
+  partition: number;
+  offset: string;
+  outcome: 'done' | 'dead-lettered';
+  records: number;
+  ms: number;
+  code?: string;
+}
+
+type Outcome = { outcome: 'done'; records: number } | { outcome: 'dead-lettered'; code: string };
+
+/**
+ * consume → process → produce → commit. At least once for now: a trigger's offset is committed
+ * only after every record it produced is acknowledged (acks = all, idempotent producer).
+ */
+export class StreamRuntime<I> {
+  private state: RuntimeState = 'INITIALIZED';
+  private readonly consumer: Consumer;
+  private readonly producer: Producer;
+  private readonly inFlightControllers = new Set<AbortController>();
+  private stopping: Promise<void> | undefined;
+  private groupJoins = 0;
+  /** Emits 'processed' (ProcessedEvent) and 'state' (RuntimeState). */
+  readonly events = new EventEmitter();
+
+  constructor(
+    kafka: Kafka,
+    private readonly processor: StreamProcessor<I>,
+    private readonly settings: RuntimeSettings,
+    private readonly log: Logger,
+    private readonly metrics?: Metrics,
+  ) {
+    this.consumer = kafka.consumer({
+      groupId: settings.groupId,
+      sessionTimeout: settings.sessionTimeoutMs,
+      heartbeatInterval: settings.heartbeatIntervalMs,
+      // One trigger can be large; keep fetches small so a partition's next trigger is not held
+      // in memory for long.
+      maxBytesPerPartition: 1024 * 1024,
+      allowAutoTopicCreation: false,
+    });
+    this.producer = kafka.producer({ idempotent: true, allowAutoTopicCreation: false });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
+      this.groupJoins++;
+    });
+    this.consumer.on(this.consumer.events.CRASH, (event) => {
+      const { error, restart } = event.payload;
+      this.log.error({ err: error, restart }, 'consumer crashed');
+      if (!restart) this.setState('FAILED');
+    });
+  }
+
+  get currentState(): RuntimeState {
+    return this.state;
+  }
+
+  /** How many times this member joined its group: 1 for a run with no rebalance. */
+  get rebalances(): number {
+    return Math.max(0, this.groupJoins - 1);
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'INITIALIZED') throw new Error(`cannot start a runtime in state ${this.state}`);
+    this.setState('STARTING');
+    try {
+      await this.producer.connect();
+      await this.consumer.connect();
+      await this.consumer.subscribe({ topics: [this.settings.inputTopic], fromBeginning: this.settings.fromBeginning });
+      await this.consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: this.settings.partitionsConsumedConcurrently,
+        eachBatch: (payload) => this.eachBatch(payload),
+      });
+    } catch (err) {
+      this.setState('FAILED');
+      await this.disconnectQuietly();
+      throw translateKafkaError(err, 'starting the processor');
+    }
+    this.setState('RUNNING');
+    this.log.info({ topic: this.settings.inputTopic, groupId: this.settings.groupId }, 'processor running');
+  }
+
+  /** Stops consuming; work in flight is abandoned uncommitted, so it is redone by the next owner. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    if (this.state === 'STOPPED') return;
+    this.setState('STOPPING');
+    for (const controller of this.inFlightControllers) controller.abort(new Error('processor stopping'));
+    await this.disconnectQuietly();
+    this.setState('STOPPED');
+    this.log.info('processor stopped');
+  }
+
+  private async disconnectQuietly(): Promise<void> {
+    // Each step runs even when the one before it fails.
+    for (const step of [() => this.consumer.disconnect(), () => this.producer.disconnect()]) {
+      try {
+        await step();
+      } catch (err) {
+        this.log.warn({ err }, 'error while disconnecting');
+      }
+    }
+  }
+
+  private setState(state: RuntimeState): void {
+    this.state = state;
+    this.events.emit('state', state);
+  }
+
+  private async eachBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch, heartbeat, resolveOffset, isRunning, isStale } = payload;
+    const controller = new AbortController();
+    this.inFlightControllers.add(controller);
+    const beat = async (): Promise<void> => {
+      try {
+        await heartbeat();
+      } catch (err) {
+        // Typically REBALANCE_IN_PROGRESS: give the partition up promptly instead of holding the
+        // whole group back until this trigger is done.
+        controller.abort(new Error(`heartbeat failed: ${messageOf(err)}`));
+      }
+    };
+    try {
+      for (const kafkaMessage of batch.messages) {
+        if (!isRunning() || isStale() || controller.signal.aborted) break;
+        const message: InputMessage = {
+          topic: batch.topic,
+          partition: batch.partition,
+          offset: kafkaMessage.offset,
+          timestamp: kafkaMessage.timestamp,
+          key: kafkaMessage.key,
+          value: kafkaMessage.value,
+          headers: kafkaMessage.headers ?? {},
+        };
+        const started = Date.now();
+        let outcome: Outcome;
+        try {
+          outcome = await this.handle(message, controller.signal, beat);
+        } catch (err) {
+          if (controller.signal.aborted) {
+            this.log.info(
+              { topic: message.topic, partition: message.partition, offset: message.offset, reason: messageOf(err) },
+              'trigger abandoned uncommitted; it will be processed again',
+            );
+            break;
+          }
+          throw err;
+        }
+        resolveOffset(message.offset);
+        await this.consumer.commitOffsets([
+          { topic: batch.topic, partition: batch.partition, offset: (BigInt(message.offset) + 1n).toString() },
+        ]);
+        await beat();
+        const ms = Date.now() - started;
+        this.metrics?.triggersProcessed.inc({ outcome: outcome.outcome });
+        this.events.emit('processed', {
+          topic: message.topic,
+          partition: message.partition,
+          offset: message.offset,
+          outcome: outcome.outcome,
+          records: outcome.outcome === 'done' ? outcome.records : 0,
+          code: outcome.outcome === 'dead-lettered' ? outcome.code : undefined,
+          ms,
+        } satisfies ProcessedEvent);
+      }
+    } finally {
+      this.inFlightControllers.delete(controller);
+    }
+  }
+
+  private async handle(message: InputMessage, signal: AbortSignal, beat: () => Promise<void>): Promise<Outcome> {
+    try {
+      const records = await retry(() => this.processOnce(message, signal, beat), {
+        ...this.settings.retry,
+        signal,
+        onRetry: async (err, attempt, delayMs) => {
+          this.log.warn(
+            { err, attempt, delayMs, partition: message.partition, offset: message.offset },
+            'trigger failed; retrying',
+          );
+          await beat();
+        },
+      });
+      return { outcome: 'done', records };
+    } catch (err) {
+      if (signal.aborted) throw err;
+      // Not retriable, or retries spent on something that is not an outage: the input goes to
+      // the dead-letter topic with the reason, and the partition moves on.
+      await this.deadLetter(message, err);
+      return { outcome: 'dead-lettered', code: errorCodeOf(err) };
+    }
+  }
+
+  private async processOnce(message: InputMessage, signal: AbortSignal, beat: () => Promise<void>): Promise<number> {
+    const input = await this.processor.decode(message);
+    const fields = this.processor.describe(input);
+    const log = this.log.child(fields);
+    const sender = new WindowedSender(
+      this.producer,
+      this.settings.outputTopic,
+      this.settings.produceBatchSize,
+      this.settings.produceMaxInFlight,
+    );
+    const started = Date.now();
+    try {
+      for await (const chunk of this.processor.process(input, { log, signal, message })) {
+        await sender.add(chunk);
+        await beat();
+        if (signal.aborted) throw signal.reason;
+      }
+      await sender.flush();
+    } catch (err) {
+      await sender.settle();
+      throw err;
+    }
+    log.info({ records: sender.acknowledged, ms: Date.now() - started }, 'trigger expanded');
+    this.metrics?.syncEventsProduced.inc({ source: String(fields.source ?? 'unknown') }, sender.acknowledged);
+    return sender.acknowledged;
+  }
+
+  private async deadLetter(message: InputMessage, err: unknown): Promise<void> {
+    const record = deadLetterRecord(message, err, this.processor.name, new Date());
+    this.log.warn(
+      { code: errorCodeOf(err), reason: messageOf(err), partition: message.partition, offset: message.offset },
+      'trigger sent to the dead-letter topic',
+    );
+    this.metrics?.triggersDeadLettered.inc({ code: errorCodeOf(err) });
+    await retry(
+      async () => {
+        try {
+          await this.producer.send({ topic: this.settings.deadLetterTopic, acks: -1, messages: [record] });
+        } catch (e) {
+          throw translateKafkaError(e, 'dead-letter produce');
+        }
+      },
+      { ...this.settings.retry },
+    );
+  }
+}
+
+/**
+ * Sends records in batches with at most `maxInFlight` sends outstanding: enough to keep the
+ * broker busy, few enough that memory stays bounded and the idempotent producer's per-partition
+ * in-flight limit (5) holds.
+ */
+export class WindowedSender {
+  private pending: Message[] = [];
+  private readonly inFlight: Promise<void>[] = [];
+  private failure: { error: unknown } | undefined;
+  acknowledged = 0;
+
+  constructor(
+    private readonly producer: Producer,
+    private readonly topic: string,
+    private readonly batchSize: number,
+    private readonly maxInFlight: number,
+  ) {}
+
+  async add(records: OutputRecord[]): Promise<void> {
+    for (const record of records) {
+      this.pending.push(record as Message);
+      if (this.pending.length >= this.batchSize) await this.sendPending();
+    }
+  }
+
+  async flush(): Promise<void> {
+    if (this.pending.length > 0) await this.sendPending();
+    await Promise.all(this.inFlight.splice(0));
+    this.throwIfFailed();
+  }
+
+  /** Waits for whatever is in flight, ignoring its outcome (used on the error path). */
+  async settle(): Promise<void> {
+    this.pending = [];
+    await Promise.all(this.inFlight.splice(0));
+  }
+
+  private async sendPending(): Promise<void> {
+    this.throwIfFailed();
+    const messages = this.pending;
+    this.pending = [];
+    // The rejection handler is attached at once: a failed send must never become an unhandled
+    // rejection while it waits in the window.
+    const sent = this.producer.send({ topic: this.topic, acks: -1, messages }).then(
+      () => {
+        this.acknowledged += messages.length;
+      },
+      (error: unknown) => {
+        this.failure ??= { error: translateKafkaError(error, `produce to ${this.topic}`) };
+      },
+    );
+    this.inFlight.push(sent);
+    if (this.inFlight.length >= this.maxInFlight) await this.inFlight.shift();
+    this.throwIfFailed();
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure.error;
+  }
+}

@@ -1,0 +1,43 @@
+import type { IHeaders } from 'kafkajs';
+import type { Logger } from '../observability/logger';
+
+export interface InputMessage {
+  topic: string;
+  partition: number;
+  offset: string;
+  timestamp: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: IHeaders;
+}
+
+export interface OutputRecord {
+  key: string | Buffer | null;
+  value: Buffer | string;
+  headers?: Record<string, string>;
+}
+
+/**
+ * What a processor sees: never a Kafka client. The runtime owns producing, commits, retries,
+ * heartbeats and the dead-letter topic.
+ */
+export interface ProcessContext {
+  log: Logger;
+  /** Aborted when the partition is revoked or the runtime stops: stop at the next chunk. */
+  signal: AbortSignal;
+  message: InputMessage;
+}
+
+/**
+ * A processor turns one input message into a stream of output chunks. Each chunk is produced
+ * before the processor is asked for more (backpressure), and a chunk is the unit that the
+ * exactly-once work turns into one transaction with its checkpoint.
+ */
+export interface StreamProcessor<I> {
+  readonly name: string;
+  /** Throws a non-retriable error for poison input (it goes to the dead-letter topic). */
+  decode(message: InputMessage): Promise<I>;
+  process(input: I, ctx: ProcessContext): AsyncIterable<OutputRecord[]>;
+  /** Log fields naming this input. */
+  describe(input: I): Record<string, unknown>;
+}
