@@ -90,6 +90,14 @@ ready_timeout() {
 log_file() { echo "$LOG_DIR/$1.log"; }
 out_file() { echo "$LOG_DIR/$1.out"; }
 pid_file() { echo "$RUN_DIR/$1.pid"; }
+port_file() { echo "$RUN_DIR/$1.port"; }
+
+# The port our running server was started with (the env may differ now).
+running_port() {
+  local f
+  f="$(port_file "$1")"
+  if [[ -s "$f" ]]; then tr -dc '0-9' <"$f"; else main_port "$1"; fi
+}
 
 # Every java process started here carries this on its command line, so a pid
 # file can never make us signal an unrelated process that reused the pid.
@@ -426,12 +434,12 @@ start_registry() {
 }
 
 probe() {
-  # probe SERVICE TIMEOUT [PID] -> prints detail; exit code as wait-ready.js.
+  # probe SERVICE PORT TIMEOUT [PID] -> prints detail; exit code as wait-ready.js.
   # For a Kafka we start, readiness includes its group and transaction
   # coordinators (internal topics created), so tests never wait for them.
   local -a warm=()
-  [[ "$1" == kafka && -n "${3:-}" ]] && warm=(--warm)
-  node "$INFRA_DIR/wait-ready.js" "${warm[@]}" "$1" "$HOST" "$(main_port "$1")" "$2" ${3:+"$3"}
+  [[ "$1" == kafka && -n "${4:-}" ]] && warm=(--warm)
+  node "$INFRA_DIR/wait-ready.js" "${warm[@]}" "$1" "$HOST" "$2" "$3" ${4:+"$4"}
 }
 
 stop_pid() {
@@ -451,7 +459,7 @@ stop_pid() {
       sleep 0.1
     done
   fi
-  rm -f "$(pid_file "$svc")"
+  rm -f "$(pid_file "$svc")" "$(port_file "$svc")"
   say "[$svc] stopped (pid $pid) in $(elapsed "$start") s"
 }
 
@@ -465,8 +473,14 @@ up_one() {
 
   if pid="$(our_pid "$svc")"; then
     echo "$pid" >"$(pid_file "$svc")"
+    p="$(running_port "$svc")"
+    if [[ "$p" != "$port" ]]; then
+      err "[$svc] already running (pid $pid) on port $p, not on the requested $port; run 'bash infra/services.sh down $svc' first"
+      return 1
+    fi
     start="$(now)"
-    if detail="$(probe "$svc" "$timeout" "$pid")"; then
+    if detail="$(probe "$svc" "$port" "$timeout" "$pid")"; then
+      echo "$port" >"$(port_file "$svc")"
       say "[$svc] already running (pid $pid, $HOST:$port): $detail"
       echo "ok running $pid $(elapsed "$start")" >"$result"
       return 0
@@ -476,10 +490,10 @@ up_one() {
     print_tail "$(out_file "$svc")" 15 >&2
     return 1
   fi
-  rm -f "$(pid_file "$svc")"
+  rm -f "$(pid_file "$svc")" "$(port_file "$svc")"
 
   if port_open "$port"; then
-    if detail="$(probe "$svc" "$FOREIGN_PROBE_TIMEOUT" 2>/dev/null)"; then
+    if detail="$(probe "$svc" "$port" "$FOREIGN_PROBE_TIMEOUT" 2>/dev/null)"; then
       say "[$svc] $HOST:$port is already served by a $svc not started by services.sh ($detail); using it"
       echo "ok external - 0" >"$result"
       return 0
@@ -520,10 +534,11 @@ up_one() {
     cassandra) pid="$(start_cassandra "$java")" || { err "[cassandra] could not be launched"; print_tail "$(out_file cassandra)" 40 >&2; return 1; } ;;
     registry) pid="$(start_registry "$java" "$ver")" || { err "[registry] could not be launched"; print_tail "$(out_file registry)" 40 >&2; return 1; } ;;
   esac
+  echo "$port" >"$(port_file "$svc")"
   say "[$svc] started pid $pid with $java (java $(java_major "$java"))${ver:+, Apicurio Registry $ver}; waiting up to ${timeout} s"
 
   rc=0
-  detail="$(probe "$svc" "$timeout" "$pid" 2>"$RUN_DIR/.probe-$svc.err")" || rc=$?
+  detail="$(probe "$svc" "$port" "$timeout" "$pid" 2>"$RUN_DIR/.probe-$svc.err")" || rc=$?
   if ((rc == 0)); then
     say "[$svc] ready on $HOST:$port in $(elapsed "$start") s ($detail)"
     echo "ok started $pid $(elapsed "$start")" >"$result"
@@ -542,7 +557,7 @@ up_one() {
     err "[$svc] stopping the half-started process $pid"
     stop_pid "$svc" "$pid" >&2
   fi
-  rm -f "$(pid_file "$svc")"
+  rm -f "$(pid_file "$svc")" "$(port_file "$svc")"
   return 1
 }
 
@@ -609,7 +624,7 @@ down_one() {
   if pid="$(our_pid "$svc")"; then
     stop_pid "$svc" "$pid"
   else
-    rm -f "$(pid_file "$svc")"
+    rm -f "$(pid_file "$svc")" "$(port_file "$svc")"
     if port_open "$(main_port "$svc")"; then
       say "[$svc] not started by services.sh; $HOST:$(main_port "$svc") is served by another process, left alone"
     else
@@ -649,11 +664,11 @@ cmd_status() {
   ((${#svcs[@]})) || svcs=("${ALL_SERVICES[@]}")
   local svc pid port answers
   for svc in "${svcs[@]}"; do
-    port="$(main_port "$svc")"
-    if port_open "$port"; then answers="answering"; else answers="NOT answering"; fi
     if pid="$(our_pid "$svc")"; then
+      port="$(running_port "$svc")"
+      if port_open "$port"; then answers="answering"; else answers="NOT answering"; fi
       printf '%-10s running  pid %-7s %s:%-5s %s\n' "$svc" "$pid" "$HOST" "$port" "$answers"
-    elif [[ "$answers" == answering ]]; then
+    elif port="$(main_port "$svc")" && port_open "$port"; then
       printf '%-10s external %s:%-5s answering, not started by services.sh\n' "$svc" "$HOST" "$port"
     else
       printf '%-10s stopped\n' "$svc"
@@ -678,7 +693,7 @@ cmd_fetch() {
 }
 
 usage() {
-  sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "${BASH_SOURCE[0]}"
 }
 
 validate_services() {
