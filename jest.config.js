@@ -2,6 +2,8 @@
 const tsJest = ['ts-jest', { isolatedModules: true }];
 
 module.exports = {
+  // Integration tests wait on real servers; unit tests finish in milliseconds either way.
+  testTimeout: 120000,
   projects: [
     {
       displayName: 'unit',
@@ -15,7 +17,6 @@ module.exports = {
       transform: { '^.+\\.ts$': tsJest },
       testMatch: ['<rootDir>/test/integration/**/*.test.ts', '<rootDir>/test/e2e/**/*.test.ts'],
       globalSetup: '<rootDir>/test/helpers/global-setup.ts',
-      testTimeout: 120000,
     },
   ],
 };

@@ -284,8 +284,9 @@ launch() {
   rm -f "$pf"
   (
     cd "$workdir"
+    # 8>&-: the JVM must not inherit (and so hold) the up/down lock
     exec setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pf" "$@" \
-      </dev/null >"$(out_file "$svc")" 2>&1
+      </dev/null >"$(out_file "$svc")" 2>&1 8>&-
   ) &
   local i
   for i in $(seq 1 50); do
@@ -710,6 +711,15 @@ main() {
   local cmd="${1:-}"
   shift || true
   validate_services "$@"
+  if [[ "$cmd" == up || "$cmd" == down || "$cmd" == clean ]]; then
+    # one up/down at a time per checkout (e.g. two test runners calling `up`)
+    mkdir -p "$RUN_DIR"
+    exec 8>"$RUN_DIR/.services.lock"
+    if ! flock -n 8; then
+      say "another 'services.sh up/down' is running for $RUN_DIR; waiting for it"
+      flock 8
+    fi
+  fi
   case "$cmd" in
     up) cmd_up "$@" ;;
     down) cmd_down "$@" ;;

@@ -33,7 +33,7 @@ function checkId(value: unknown, field: string): Result | string {
  */
 export function validateSyncRequest(body: unknown, maxUsers: number): Result {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    return fail('INVALID_PARAMETER_TYPE', 'request', 'Request body must be a JSON object.');
+    return fail('INVALID_PARAMETER_TYPE', 'request', 'Request body must be a JSON object with a request field.');
   }
   const request = (body as Record<string, unknown>).request;
   if (request === undefined || request === null) return fail('MANDATORY_PARAMETER_MISSING', 'request', 'Mandatory parameter request is missing.');

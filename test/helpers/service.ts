@@ -1,0 +1,40 @@
+import { EnrolmentSyncService, type ServiceOptions } from '../../src/service';
+import { insertCourseBatch, insertEnrolments, type SeedEnrolment } from '../../src/cassandra/seed';
+import type { TestContext } from './context';
+
+export async function startService(ctx: TestContext, options: ServiceOptions): Promise<EnrolmentSyncService> {
+  const service = new EnrolmentSyncService({ ...ctx.settings, api: { ...ctx.settings.api, port: 0 } }, ctx.log);
+  await service.start(options);
+  return service;
+}
+
+export async function seed(ctx: TestContext, rows: SeedEnrolment[], batches: Array<[string, string]> = []): Promise<void> {
+  for (const [courseId, batchId] of batches) {
+    await insertCourseBatch(ctx.cassandra, ctx.settings.cassandra.keyspace, courseId, batchId, 'test batch');
+  }
+  await insertEnrolments(ctx.cassandra, ctx.settings.cassandra.keyspace, rows);
+}
+
+export function enrolment(userId: string, courseId: string, batchId: string, extra: Partial<SeedEnrolment> = {}): SeedEnrolment {
+  return { userId, courseId, batchId, active: true, status: 1, ...extra };
+}
+
+export async function patch(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = { 'Content-Type': 'application/json' },
+): Promise<{ status: number; body: any }> {
+  const res = await fetch(url, {
+    method: 'PATCH',
+    headers,
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = text;
+  }
+  return { status: res.status, body: parsed };
+}
