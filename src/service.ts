@@ -19,9 +19,6 @@ import { SyncError } from './errors';
 import { StreamRuntime } from './streams/runtime';
 import type { SyncTrigger } from '../processors/enrolment-sync/trigger';
 
-/** Measured on this kind of machine; see docs/read-plan.md. */
-export const DEFAULT_SCAN_ROWS_PER_INDEX_ROW = 16;
-
 export function readerSettings(p: Settings['processor']) {
   return {
     readPlan: p.readPlan,
@@ -29,7 +26,7 @@ export function readerSettings(p: Settings['processor']) {
     scanRanges: p.scanRanges,
     scanConcurrency: p.scanConcurrency,
     indexProbeRows: p.indexProbeRows,
-    scanRowsPerIndexRow: DEFAULT_SCAN_ROWS_PER_INDEX_ROW,
+    scanRowsPerIndexRow: p.scanRowsPerIndexRow,
     keyLookupConcurrency: p.keyLookupConcurrency,
   };
 }

@@ -125,7 +125,9 @@ describe('PATCH /v1/content/state/update against real Kafka and Cassandra', () =
     ['over the cap', { request: { courseId: COURSE, batchId: BATCH, userId: ['a', 'b', 'c', 'd', 'e', 'f'] } }, 'userId', 'TOO_MANY_USERS'],
     ['body an array', [1, 2], 'request', 'INVALID_PARAMETER_TYPE'],
   ];
-  test.each(invalid)('validation: %s → 400 naming %s', async (_name, body, field, err) => {
+  test.each(invalid.map(([name, body, field, err]) => [name, field, body, err] as const))(
+    'validation: %s → 400 naming %s',
+    async (_name, field, body, err) => {
     const res = await patch(url(), body);
     expect(res.status).toBe(400);
     expect(res.body).toEqual({
@@ -136,7 +138,8 @@ describe('PATCH /v1/content/state/update against real Kafka and Cassandra', () =
       responseCode: 'CLIENT_ERROR',
       result: { field },
     });
-  });
+    },
+  );
 
   test('duplicates collapse before the cap is counted', async () => {
     const res = await patch(url(), { request: { courseId: COURSE, batchId: BATCH, userId: ['u1', 'u1', 'u1', 'u1', 'u1', 'u1', 'u1'] } });

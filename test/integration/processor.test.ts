@@ -1,0 +1,202 @@
+import { randomUUID } from 'node:crypto';
+import { SchemaType } from '@kafkajs/confluent-schema-registry';
+import type { Producer } from 'kafkajs';
+import { DEAD_LETTER_HEADERS } from '../../src/streams/dead-letter';
+import { loadAvroSchema, syncEventAvroType, TRIGGER_SCHEMA_FILE } from '../../src/schemas';
+import type { SeedEnrolment } from '../../src/cassandra/seed';
+import type { EnrolmentSyncService } from '../../src/service';
+import { createTestContext, headerText, readTopic, type ConsumedRecord, type TestContext } from '../helpers/context';
+import { enrolment, seed, startService } from '../helpers/service';
+
+const COURSE = 'do_course_p';
+const BATCH = 'batch_p';
+
+async function sendTrigger(producer: Producer, topic: string, value: Buffer | string, headers?: Record<string, string>) {
+  await producer.send({ topic, acks: -1, messages: [{ key: randomUUID(), value, headers }] });
+}
+
+function parseEvents(records: ConsumedRecord[]) {
+  return records.map((r) => ({ key: r.key, event: JSON.parse(r.value.toString()) }));
+}
+
+describe('processor: triggers from upstream, poison input, ids of every shape', () => {
+  let ctx: TestContext;
+  let service: EnrolmentSyncService;
+  let producer: Producer;
+  const oddIds = [`o'brien "quoted"`, 'back\\slash\\', 'ünïcödé-用户-🎓', 'with spaces  inside', "it's'; DROP TABLE x; --"];
+
+  beforeAll(async () => {
+    ctx = await createTestContext();
+    const rows: SeedEnrolment[] = [
+      enrolment('a1', COURSE, BATCH),
+      enrolment('a2', COURSE, BATCH, { status: 2 }),
+      enrolment('a3', COURSE, BATCH, { active: false }),
+      ...oddIds.map((id) => enrolment(id, COURSE, BATCH)),
+      enrolment('a1', COURSE, 'other_batch'),
+    ];
+    await seed(ctx, rows);
+    service = await startService(ctx, { api: false, processor: true });
+    producer = ctx.kafka.producer();
+    await producer.connect();
+  });
+  afterAll(async () => {
+    await producer.disconnect();
+    await service.stop();
+    await ctx.cleanup();
+  });
+
+  test('garbage goes to the dead-letter topic with its headers, and the next valid trigger is still processed', async () => {
+    const { trigger, deadLetter, output } = ctx.settings.topics;
+    const garbage = Buffer.from([0xff, 0xfe, 0x00, 0x13, 0x37]);
+    await sendTrigger(producer, trigger, garbage, { 'x-origin': 'fuzzer' });
+    await sendTrigger(producer, trigger, '{"courseId": "c"'); // truncated JSON
+    await sendTrigger(producer, trigger, JSON.stringify({ courseId: COURSE, batchId: 42 })); // wrong type
+    await sendTrigger(producer, trigger, Buffer.from([0, 0, 0, 0x7f, 0x7f, 1, 2, 3])); // unknown schema id
+    await sendTrigger(producer, trigger, JSON.stringify({ courseId: COURSE, batchId: BATCH, userIds: ['a1'], triggerId: 'after-garbage' }));
+
+    const dead = await readTopic(ctx.kafka, deadLetter, { until: (r) => r.length >= 4, settleMs: 200 });
+    expect(dead).toHaveLength(4);
+    const first = dead.find((d) => d.value.equals(garbage));
+    expect(first).toBeDefined();
+    expect(headerText(first!.headers, 'x-origin')).toBe('fuzzer');
+    expect(headerText(first!.headers, DEAD_LETTER_HEADERS.code)).toBe('SYNC_BAD_TRIGGER');
+    expect(headerText(first!.headers, DEAD_LETTER_HEADERS.topic)).toBe(trigger);
+    expect(headerText(first!.headers, DEAD_LETTER_HEADERS.partition)).toMatch(/^\d+$/);
+    expect(headerText(first!.headers, DEAD_LETTER_HEADERS.offset)).toMatch(/^\d+$/);
+    const reasons = dead.map((d) => headerText(d.headers, DEAD_LETTER_HEADERS.message) ?? '');
+    expect(reasons.some((m) => /malformed JSON/.test(m))).toBe(true);
+    expect(reasons.some((m) => /batchId must be a string/.test(m))).toBe(true);
+    expect(reasons.some((m) => /schema id 32639/.test(m))).toBe(true);
+    expect(dead.map((d) => headerText(d.headers, DEAD_LETTER_HEADERS.field))).toContain('batchId');
+
+    const out = await readTopic(ctx.kafka, output, { until: (r) => r.some((x) => x.key === 'a1'), settleMs: 300 });
+    expect(parseEvents(out).filter((e) => e.key === 'a1' && e.event.edata.batchId === BATCH)).toHaveLength(1);
+  });
+
+  test('a JSON trigger and an Avro wire-format trigger both expand; ids with quotes, backslashes, unicode and spaces come through intact', async () => {
+    const { trigger, output } = ctx.settings.topics;
+    await sendTrigger(producer, trigger, JSON.stringify({ courseId: COURSE, batchId: BATCH, userIds: oddIds, requestedBy: 'svc' }));
+
+    const { id } = await ctx.registry.register(
+      { type: SchemaType.AVRO, schema: JSON.stringify(loadAvroSchema(TRIGGER_SCHEMA_FILE)) },
+      { subject: `${trigger}-value` },
+    );
+    const avroTrigger = await ctx.registry.encode(id, {
+      triggerId: 'avro-1',
+      courseId: COURSE,
+      batchId: BATCH,
+      userIds: ['a2', 'a3'],
+      requestedBy: 'upstream-svc',
+      requestedAt: Date.now(),
+      source: 'upstream',
+      includeInactive: true,
+      includeCompleted: null,
+    });
+    expect(avroTrigger[0]).toBe(0);
+    await sendTrigger(producer, trigger, avroTrigger);
+
+    const wanted = [...oddIds, 'a2', 'a3'];
+    const out = parseEvents(
+      await readTopic(ctx.kafka, output, { until: (r) => wanted.every((u) => r.some((x) => x.key === u)), settleMs: 500 }),
+    );
+    for (const userId of oddIds) {
+      const mine = out.filter((e) => e.key === userId);
+      expect(mine).toHaveLength(1);
+      expect(mine[0]!.event.edata.userId).toBe(userId);
+      expect(mine[0]!.event.object.id).toBe(`${BATCH}_${userId}`);
+      expect(syncEventAvroType().isValid(mine[0]!.event)).toBe(true);
+    }
+    // The Avro trigger asked for inactive users too: a3 is inactive but included.
+    expect(out.filter((e) => e.key === 'a3')).toHaveLength(1);
+    expect(out.filter((e) => e.key === 'a2')).toHaveLength(1);
+  });
+});
+
+describe('processor: whole batch among many other rows', () => {
+  const TARGET_USERS = 10_000;
+  const OTHER_ROWS = 100_000;
+  let ctx: TestContext;
+  let expected: Set<string>;
+
+  beforeAll(async () => {
+    ctx = await createTestContext({ TOPIC_PARTITIONS: '4' });
+    const rows: SeedEnrolment[] = [];
+    expected = new Set();
+    for (let i = 0; i < TARGET_USERS; i++) {
+      const userId = `user-${i}`;
+      const active = i % 9 !== 0;
+      rows.push(enrolment(userId, COURSE, BATCH, { active, status: i % 5 === 0 ? 2 : 1 }));
+      if (active) expected.add(userId);
+    }
+    // Other batches of the same course, the same batch id under another course, and users of the
+    // target batch enrolled elsewhere: none of these may leak into the output.
+    for (let i = 0; i < OTHER_ROWS; i++) {
+      const userId = i % 4 === 0 ? `user-${i % TARGET_USERS}` : `other-${i}`;
+      const courseId = i % 3 === 0 ? COURSE : `do_course_${i % 50}`;
+      const batchId = i % 7 === 0 && courseId !== COURSE ? BATCH : `batch_${i % 200}`;
+      rows.push(enrolment(userId, courseId, batchId));
+    }
+    await seed(ctx, rows, [[COURSE, BATCH]]);
+  });
+  afterAll(async () => {
+    await ctx.cleanup();
+  });
+
+  // The three ways of reading a batch must give the same answer: the index alone, a scan alone,
+  // and the index probe handing over to a scan part-way round the ring.
+  const plans: Array<[string, Record<string, string>]> = [
+    ['auto (index within the probe)', {}],
+    ['scan', { SYNC_READ_PLAN: 'scan' }],
+    ['auto, switching to scan after a small probe', { SYNC_INDEX_PROBE_ROWS: '700', SYNC_PAGE_SIZE: '500' }],
+    ['auto, continuing on the index after a small probe', { SYNC_INDEX_PROBE_ROWS: '700', SYNC_PAGE_SIZE: '500', SYNC_INDEX_COST_FACTOR: '1000000' }],
+  ];
+  test.each(plans)('%s: exactly the active users of the batch, once each', async (_name, env) => {
+    const own = await createTestContext({ ...env, CASSANDRA_KEYSPACE: ctx.settings.cassandra.keyspace, TOPIC_PARTITIONS: '4' });
+    const service = await startService(own, { api: false, processor: true });
+    const producer = own.kafka.producer();
+    try {
+      await producer.connect();
+      await sendTrigger(producer, own.settings.topics.trigger, JSON.stringify({ courseId: COURSE, batchId: BATCH, source: 'batch' }));
+      const out = await readTopic(own.kafka, own.settings.topics.output, {
+        until: (r) => r.length >= expected.size,
+        timeoutMs: 60000,
+        settleMs: 1500,
+      });
+      const keys = out.map((r) => r.key as string);
+      expect(keys.length).toBe(expected.size);
+      expect(new Set(keys).size).toBe(expected.size);
+      expect(keys.every((k) => expected.has(k))).toBe(true);
+      const sample = JSON.parse(out[0]!.value.toString());
+      expect(sample.edata).toMatchObject({ courseId: COURSE, batchId: BATCH, action: 'user-enrolment-sync' });
+    } finally {
+      await producer.disconnect();
+      await service.stop();
+      // Only the topics are this test's own; the keyspace belongs to the describe block.
+      await own.admin.deleteTopics({ topics: Object.values(own.settings.topics).filter((t): t is string => typeof t === 'string') });
+      await own.admin.disconnect();
+      await own.cassandra.shutdown();
+    }
+  });
+});
+
+describe('processor: Avro output', () => {
+  test('SYNC_EVENT_FORMAT=avro produces Confluent wire-format events that decode to the design structure', async () => {
+    const ctx = await createTestContext({ SYNC_EVENT_FORMAT: 'avro' });
+    const service = await startService(ctx, { api: false, processor: true });
+    const producer = ctx.kafka.producer();
+    try {
+      await seed(ctx, [enrolment('u1', COURSE, BATCH)]);
+      await producer.connect();
+      await sendTrigger(producer, ctx.settings.topics.trigger, JSON.stringify({ courseId: COURSE, batchId: BATCH, userIds: ['u1'] }));
+      const out = await readTopic(ctx.kafka, ctx.settings.topics.output, { until: (r) => r.length >= 1, settleMs: 200 });
+      expect(out).toHaveLength(1);
+      expect(out[0]!.value[0]).toBe(0);
+      const event = await ctx.registry.decode(out[0]!.value);
+      expect(event).toMatchObject({ eid: 'BE_JOB_REQUEST', edata: { userId: 'u1', batchId: BATCH, courseId: COURSE } });
+    } finally {
+      await producer.disconnect();
+      await service.stop();
+      await ctx.cleanup();
+    }
+  });
+});
