@@ -5,7 +5,7 @@ SHELL := /bin/bash
 ENV ?= local
 export ENV
 
-.PHONY: help install build services services-down services-status migrate run seed watch test test-unit test-integration lint bench clean
+.PHONY: help install build build-if-needed services services-down services-status migrate run seed watch test test-unit test-integration lint bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -27,3 +27,43 @@ services-down: ## stop exactly the servers `make services` started
 
 services-status: ## show which servers are running
 	bash infra/services.sh status
+
+build-if-needed:
+	@$(MAKE) --no-print-directory build >/dev/null
+
+CLI := node dist/src/cli.js
+
+migrate: services build ## create keyspace, tables, index, topics, schemas (idempotent)
+	$(CLI) migrate
+
+run: migrate ## start everything and run the API and the processor in the foreground
+	$(CLI) run
+
+seed: migrate ## seed a demo course batch (3,000 enrolments, some inactive)
+	$(CLI) seed-demo
+
+watch: build ## print sync events as they arrive on the output topic
+	$(CLI) watch
+
+lint: install ## eslint, prettier and the TypeScript compiler
+	npx tsc -p tsconfig.json --noEmit
+	npx eslint .
+	npx prettier --check .
+
+test-unit: install ## unit tests (no servers)
+	npx jest --selectProjects unit
+
+test-integration: services ## integration and end-to-end tests against the real servers
+	npx jest --selectProjects integration
+
+test: install lint services ## everything CI runs: install, lint, start servers, unit + integration tests
+	@mkdir -p .run
+	npx jest --json --outputFile=.run/jest-results.json; status=$$?; \
+	node -e 'const r=require("./.run/jest-results.json"); console.log(`$${r.numPassedTests} passed, $${r.numFailedTests} failed`)'; \
+	exit $$status
+
+bench: services build ## benchmarks; figures go to docs/benchmarks.md and docs/benchmarks.json
+	bash bench/run.sh
+
+clean: ## remove build output (servers and their data: `make services-down` / infra/services.sh clean)
+	rm -rf dist

@@ -34,7 +34,9 @@ function load(name) {
   try {
     return require(name);
   } catch (err) {
-    process.stderr.write(`wait-ready: cannot load node module '${name}' (${err.code || err.message}); run 'npm ci' first\n`);
+    process.stderr.write(
+      `wait-ready: cannot load node module '${name}' (${err.code || err.message}); run 'npm ci' first\n`,
+    );
     process.exit(3);
   }
 }
@@ -177,7 +179,9 @@ async function main() {
     if (Date.now() >= deadline) break;
     await sleep(500);
   }
-  process.stderr.write(`${kind}: not ready on ${host}:${port} after ${timeoutMs / 1000} s (last probe error: ${lastError})\n`);
+  process.stderr.write(
+    `${kind}: not ready on ${host}:${port} after ${timeoutMs / 1000} s (last probe error: ${lastError})\n`,
+  );
   process.exit(1);
 }
 

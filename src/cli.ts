@@ -44,10 +44,16 @@ function parse(args: string[], options: ParseArgsConfig['options']): Flags {
 function requiredId(flags: Flags, name: string): string {
   const value = flags[name];
   if (typeof value !== 'string' || value.trim() === '') {
-    throw new SyncError('SYNC_BAD_REQUEST', `--${name} is required and must not be empty`, { retriable: false, field: name });
+    throw new SyncError('SYNC_BAD_REQUEST', `--${name} is required and must not be empty`, {
+      retriable: false,
+      field: name,
+    });
   }
   if (value.length > MAX_ID_LENGTH) {
-    throw new SyncError('SYNC_BAD_REQUEST', `--${name} must be at most ${MAX_ID_LENGTH} characters`, { retriable: false, field: name });
+    throw new SyncError('SYNC_BAD_REQUEST', `--${name} must be at most ${MAX_ID_LENGTH} characters`, {
+      retriable: false,
+      field: name,
+    });
   }
   return value;
 }
@@ -65,7 +71,10 @@ function wholeNumber(flags: Flags, name: string, fallback: number, min: number):
   return value;
 }
 
-async function withCassandra<T>(settings: Settings, fn: (client: ReturnType<typeof createCassandra>) => Promise<T>): Promise<T> {
+async function withCassandra<T>(
+  settings: Settings,
+  fn: (client: ReturnType<typeof createCassandra>) => Promise<T>,
+): Promise<T> {
   const client = createCassandra(settings.cassandra);
   try {
     return await fn(client);
@@ -116,7 +125,10 @@ async function commandBatch(settings: Settings, args: string[]): Promise<void> {
   const batchId = requiredId(flags, 'batch-id');
   const log = createLogger('warn');
   const exists = await withCassandra(settings, (client) =>
-    new EnrolmentReader(client, settings.cassandra.keyspace, readerSettings(settings.processor)).batchExists(courseId, batchId),
+    new EnrolmentReader(client, settings.cassandra.keyspace, readerSettings(settings.processor)).batchExists(
+      courseId,
+      batchId,
+    ),
   );
   if (!exists) {
     throw new SyncError(
@@ -133,7 +145,10 @@ async function commandBatch(settings: Settings, args: string[]): Promise<void> {
   }
   try {
     const triggerId = randomUUID();
-    await createTriggerPublisher(producer, settings.topics.trigger)({
+    await createTriggerPublisher(
+      producer,
+      settings.topics.trigger,
+    )({
       triggerId,
       courseId,
       batchId,

@@ -28,7 +28,9 @@ export async function runService(options: ServiceOptions, env: NodeJS.ProcessEnv
     throw err;
   }
   const parts = [options.api && `API ${service.url}`, options.processor && `processor on ${settings.topics.trigger}`];
-  console.error(`enrolment-sync running: ${parts.filter(Boolean).join('; ')} → ${settings.topics.output}. Ctrl-C stops.`);
+  console.error(
+    `enrolment-sync running: ${parts.filter(Boolean).join('; ')} → ${settings.topics.output}. Ctrl-C stops.`,
+  );
   if (options.api) {
     console.error(`Try: curl -X PATCH ${service.url}/v1/content/state/update -H 'Content-Type: application/json' ...`);
   }

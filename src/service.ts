@@ -77,7 +77,12 @@ export class EnrolmentSyncService {
     } catch (err) {
       throw translateCassandraError(err, `connecting to Cassandra at ${settings.cassandra.contactPoints.join(',')}`);
     }
-    const reader = new EnrolmentReader(this.cassandra, settings.cassandra.keyspace, readerSettings(settings.processor), log);
+    const reader = new EnrolmentReader(
+      this.cassandra,
+      settings.cassandra.keyspace,
+      readerSettings(settings.processor),
+      log,
+    );
     const registry = createRegistry(settings.registry.url);
 
     if (options.processor) {
@@ -143,7 +148,14 @@ export class EnrolmentSyncService {
       await new Promise<void>((resolve, reject) => {
         // Express 5 hands a listen error (EADDRINUSE…) to the callback instead of emitting it.
         const server = app.listen(settings.api.port, settings.api.host, (err?: Error) => {
-          if (err) reject(new SyncError('SYNC_CONFIG', `API cannot listen on ${settings.api.host}:${settings.api.port}: ${err.message}`, { retriable: false, cause: err }));
+          if (err)
+            reject(
+              new SyncError(
+                'SYNC_CONFIG',
+                `API cannot listen on ${settings.api.host}:${settings.api.port}: ${err.message}`,
+                { retriable: false, cause: err },
+              ),
+            );
           else resolve();
         });
         this.server = server;

@@ -18,7 +18,13 @@ export interface SyncEvent {
   };
 }
 
-export function buildSyncEvent(courseId: string, batchId: string, userId: string, ets: number, uuid: string): SyncEvent {
+export function buildSyncEvent(
+  courseId: string,
+  batchId: string,
+  userId: string,
+  ets: number,
+  uuid: string,
+): SyncEvent {
   return {
     eid: 'BE_JOB_REQUEST',
     ets,

@@ -71,7 +71,13 @@ export function createApp(deps: ApiDeps): express.Express {
       send(
         res,
         415,
-        errorEnvelope(msgidOf(res), now(), 'UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json.', 'CLIENT_ERROR'),
+        errorEnvelope(
+          msgidOf(res),
+          now(),
+          'UNSUPPORTED_MEDIA_TYPE',
+          'Content-Type must be application/json.',
+          'CLIENT_ERROR',
+        ),
       );
       return;
     }
@@ -88,7 +94,9 @@ export function createApp(deps: ApiDeps): express.Express {
     }
     const { courseId, batchId, userIds } = checked.value;
     const unavailable = (what: string) => () =>
-      new SyncError('SYNC_TIMEOUT', `${what} did not answer within ${deps.dependencyTimeoutMs} ms`, { retriable: true });
+      new SyncError('SYNC_TIMEOUT', `${what} did not answer within ${deps.dependencyTimeoutMs} ms`, {
+        retriable: true,
+      });
 
     try {
       const rows = await withDeadline(
@@ -137,7 +145,13 @@ export function createApp(deps: ApiDeps): express.Express {
         send(
           res,
           503,
-          errorEnvelope(msgid, now(), 'SERVICE_UNAVAILABLE', `Service unavailable: ${messageOf(err)}`, 'SERVICE_UNAVAILABLE'),
+          errorEnvelope(
+            msgid,
+            now(),
+            'SERVICE_UNAVAILABLE',
+            `Service unavailable: ${messageOf(err)}`,
+            'SERVICE_UNAVAILABLE',
+          ),
         );
         return;
       }
@@ -150,12 +164,26 @@ export function createApp(deps: ApiDeps): express.Express {
     app.patch(path, requireJson, parseJson, handleSync);
     app.all(path, (req, res) => {
       res.set('Allow', 'PATCH');
-      send(res, 405, errorEnvelope(msgidOf(res), now(), 'METHOD_NOT_ALLOWED', `Use PATCH on ${req.path}.`, 'CLIENT_ERROR'));
+      send(
+        res,
+        405,
+        errorEnvelope(msgidOf(res), now(), 'METHOD_NOT_ALLOWED', `Use PATCH on ${req.path}.`, 'CLIENT_ERROR'),
+      );
     });
   }
 
   app.use((req, res) => {
-    send(res, 404, errorEnvelope(msgidOf(res), now(), 'RESOURCE_NOT_FOUND', `No such endpoint: ${req.method} ${req.path}`, 'RESOURCE_NOT_FOUND'));
+    send(
+      res,
+      404,
+      errorEnvelope(
+        msgidOf(res),
+        now(),
+        'RESOURCE_NOT_FOUND',
+        `No such endpoint: ${req.method} ${req.path}`,
+        'RESOURCE_NOT_FOUND',
+      ),
+    );
   });
 
   // Body-parser failures become 4xx envelopes; anything else is a 500 envelope, never a bare page.
@@ -163,9 +191,23 @@ export function createApp(deps: ApiDeps): express.Express {
     const msgid = msgidOf(res) ?? randomUUID();
     const type = (err as { type?: string } | null)?.type;
     if (type === 'entity.parse.failed') {
-      send(res, 400, errorEnvelope(msgid, now(), 'INVALID_JSON', `Malformed JSON body: ${messageOf(err)}`, 'CLIENT_ERROR'));
+      send(
+        res,
+        400,
+        errorEnvelope(msgid, now(), 'INVALID_JSON', `Malformed JSON body: ${messageOf(err)}`, 'CLIENT_ERROR'),
+      );
     } else if (type === 'entity.too.large') {
-      send(res, 413, errorEnvelope(msgid, now(), 'PAYLOAD_TOO_LARGE', `Body is larger than ${deps.bodyLimitBytes} bytes.`, 'CLIENT_ERROR'));
+      send(
+        res,
+        413,
+        errorEnvelope(
+          msgid,
+          now(),
+          'PAYLOAD_TOO_LARGE',
+          `Body is larger than ${deps.bodyLimitBytes} bytes.`,
+          'CLIENT_ERROR',
+        ),
+      );
     } else if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
       send(res, 415, errorEnvelope(msgid, now(), 'UNSUPPORTED_MEDIA_TYPE', messageOf(err), 'CLIENT_ERROR'));
     } else if (type === 'request.aborted' || type === 'request.size.invalid' || type === 'stream.encoding.set') {

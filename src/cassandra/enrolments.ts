@@ -218,15 +218,18 @@ export class EnrolmentReader {
     signal: AbortSignal,
     fetchPage: (r: TokenRange, pageState: string | undefined) => Promise<types.ResultSet>,
   ): AsyncGenerator<EnrolmentRow[]> {
-    const sources = splitRange(range, this.settings.scanRanges).map((r) => async function* () {
-      let pageState: string | undefined;
-      do {
-        throwIfAborted(signal);
-        const page = await fetchPage(r, pageState);
-        if (page.rows.length > 0) yield page.rows.map(toEnrolment);
-        pageState = page.pageState;
-      } while (pageState);
-    });
+    const sources = splitRange(range, this.settings.scanRanges).map(
+      (r) =>
+        async function* () {
+          let pageState: string | undefined;
+          do {
+            throwIfAborted(signal);
+            const page = await fetchPage(r, pageState);
+            if (page.rows.length > 0) yield page.rows.map(toEnrolment);
+            pageState = page.pageState;
+          } while (pageState);
+        },
+    );
     return mergeBounded(sources, this.settings.scanConcurrency, this.settings.scanConcurrency * 2);
   }
 

@@ -56,7 +56,8 @@ export async function createTestContext(env: Record<string, string> = {}): Promi
     async cleanup() {
       const steps = [
         () => cassandra.execute(`DROP KEYSPACE IF EXISTS ${settings.cassandra.keyspace}`),
-        () => admin.deleteTopics({ topics: [settings.topics.trigger, settings.topics.output, settings.topics.deadLetter] }),
+        () =>
+          admin.deleteTopics({ topics: [settings.topics.trigger, settings.topics.output, settings.topics.deadLetter] }),
         () => admin.disconnect(),
         () => cassandra.shutdown(),
       ];

@@ -8,14 +8,23 @@ export async function startService(ctx: TestContext, options: ServiceOptions): P
   return service;
 }
 
-export async function seed(ctx: TestContext, rows: SeedEnrolment[], batches: Array<[string, string]> = []): Promise<void> {
+export async function seed(
+  ctx: TestContext,
+  rows: SeedEnrolment[],
+  batches: Array<[string, string]> = [],
+): Promise<void> {
   for (const [courseId, batchId] of batches) {
     await insertCourseBatch(ctx.cassandra, ctx.settings.cassandra.keyspace, courseId, batchId, 'test batch');
   }
   await insertEnrolments(ctx.cassandra, ctx.settings.cassandra.keyspace, rows);
 }
 
-export function enrolment(userId: string, courseId: string, batchId: string, extra: Partial<SeedEnrolment> = {}): SeedEnrolment {
+export function enrolment(
+  userId: string,
+  courseId: string,
+  batchId: string,
+  extra: Partial<SeedEnrolment> = {},
+): SeedEnrolment {
   return { userId, courseId, batchId, active: true, status: 1, ...extra };
 }
 

@@ -41,10 +41,14 @@ describe('PATCH /v1/content/state/update against real Kafka and Cassandra', () =
   };
 
   test('one userId: 200 with the design envelope, and one event for that user', async () => {
-    const res = await patch(url(), { request: { userId: 'u1', batchId: BATCH, courseId: COURSE } }, {
-      'Content-Type': 'application/json',
-      'X-msgId': 'my-msg-id-1',
-    });
+    const res = await patch(
+      url(),
+      { request: { userId: 'u1', batchId: BATCH, courseId: COURSE } },
+      {
+        'Content-Type': 'application/json',
+        'X-msgId': 'my-msg-id-1',
+      },
+    );
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
       id: 'api.content.state.update',
@@ -88,10 +92,14 @@ describe('PATCH /v1/content/state/update against real Kafka and Cassandra', () =
   });
 
   test('nobody enrolled → the design 400, exactly', async () => {
-    const res = await patch(url(), { request: { userId: ['ghost', 'inactive-1'], batchId: BATCH, courseId: COURSE } }, {
-      'Content-Type': 'application/json',
-      'X-msgId': '8e27cbf5-e299-43b0-bca7-8347f7e5abcf',
-    });
+    const res = await patch(
+      url(),
+      { request: { userId: ['ghost', 'inactive-1'], batchId: BATCH, courseId: COURSE } },
+      {
+        'Content-Type': 'application/json',
+        'X-msgId': '8e27cbf5-e299-43b0-bca7-8347f7e5abcf',
+      },
+    );
     expect(res.status).toBe(400);
     expect(res.body).toEqual({
       id: 'api.content.state.update',
@@ -114,35 +122,83 @@ describe('PATCH /v1/content/state/update against real Kafka and Cassandra', () =
   const invalid: Array<[string, unknown, string, string]> = [
     ['no request', {}, 'request', 'MANDATORY_PARAMETER_MISSING'],
     ['courseId first, even with everything else missing', { request: {} }, 'courseId', 'MANDATORY_PARAMETER_MISSING'],
-    ['courseId of the wrong type', { request: { courseId: 7, batchId: 'b', userId: 'u' } }, 'courseId', 'INVALID_PARAMETER_TYPE'],
-    ['empty collectionId', { request: { collectionId: ' ', userId: 'u' } }, 'collectionId', 'MANDATORY_PARAMETER_MISSING'],
-    ['batchId after courseId', { request: { courseId: COURSE, userId: 'u' } }, 'batchId', 'MANDATORY_PARAMETER_MISSING'],
+    [
+      'courseId of the wrong type',
+      { request: { courseId: 7, batchId: 'b', userId: 'u' } },
+      'courseId',
+      'INVALID_PARAMETER_TYPE',
+    ],
+    [
+      'empty collectionId',
+      { request: { collectionId: ' ', userId: 'u' } },
+      'collectionId',
+      'MANDATORY_PARAMETER_MISSING',
+    ],
+    [
+      'batchId after courseId',
+      { request: { courseId: COURSE, userId: 'u' } },
+      'batchId',
+      'MANDATORY_PARAMETER_MISSING',
+    ],
     ['userId last', { request: { courseId: COURSE, batchId: BATCH } }, 'userId', 'MANDATORY_PARAMETER_MISSING'],
-    ['empty userId list', { request: { courseId: COURSE, batchId: BATCH, userId: [] } }, 'userId', 'MANDATORY_PARAMETER_MISSING'],
-    ['a blank id in the list', { request: { courseId: COURSE, batchId: BATCH, userId: ['u1', ''] } }, 'userId[1]', 'MANDATORY_PARAMETER_MISSING'],
-    ['a number in the list', { request: { courseId: COURSE, batchId: BATCH, userId: ['u1', 5] } }, 'userId[1]', 'INVALID_PARAMETER_TYPE'],
-    ['userId an object', { request: { courseId: COURSE, batchId: BATCH, userId: { a: 1 } } }, 'userId', 'INVALID_PARAMETER_TYPE'],
-    ['over the cap', { request: { courseId: COURSE, batchId: BATCH, userId: ['a', 'b', 'c', 'd', 'e', 'f'] } }, 'userId', 'TOO_MANY_USERS'],
+    [
+      'empty userId list',
+      { request: { courseId: COURSE, batchId: BATCH, userId: [] } },
+      'userId',
+      'MANDATORY_PARAMETER_MISSING',
+    ],
+    [
+      'a blank id in the list',
+      { request: { courseId: COURSE, batchId: BATCH, userId: ['u1', ''] } },
+      'userId[1]',
+      'MANDATORY_PARAMETER_MISSING',
+    ],
+    [
+      'a number in the list',
+      { request: { courseId: COURSE, batchId: BATCH, userId: ['u1', 5] } },
+      'userId[1]',
+      'INVALID_PARAMETER_TYPE',
+    ],
+    [
+      'userId an object',
+      { request: { courseId: COURSE, batchId: BATCH, userId: { a: 1 } } },
+      'userId',
+      'INVALID_PARAMETER_TYPE',
+    ],
+    [
+      'over the cap',
+      { request: { courseId: COURSE, batchId: BATCH, userId: ['a', 'b', 'c', 'd', 'e', 'f'] } },
+      'userId',
+      'TOO_MANY_USERS',
+    ],
     ['body an array', [1, 2], 'request', 'INVALID_PARAMETER_TYPE'],
   ];
   test.each(invalid.map(([name, body, field, err]) => [name, field, body, err] as const))(
     'validation: %s → 400 naming %s',
     async (_name, field, body, err) => {
-    const res = await patch(url(), body);
-    expect(res.status).toBe(400);
-    expect(res.body).toEqual({
-      id: 'api.content.state.update',
-      ver: 'v1',
-      ts: expect.stringMatching(TS),
-      params: { resmsgid: null, msgid: expect.any(String), err, status: 'failed', errmsg: expect.stringContaining(field.replace(/\[\d+\]$/, '')) },
-      responseCode: 'CLIENT_ERROR',
-      result: { field },
-    });
+      const res = await patch(url(), body);
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual({
+        id: 'api.content.state.update',
+        ver: 'v1',
+        ts: expect.stringMatching(TS),
+        params: {
+          resmsgid: null,
+          msgid: expect.any(String),
+          err,
+          status: 'failed',
+          errmsg: expect.stringContaining(field.replace(/\[\d+\]$/, '')),
+        },
+        responseCode: 'CLIENT_ERROR',
+        result: { field },
+      });
     },
   );
 
   test('duplicates collapse before the cap is counted', async () => {
-    const res = await patch(url(), { request: { courseId: COURSE, batchId: BATCH, userId: ['u1', 'u1', 'u1', 'u1', 'u1', 'u1', 'u1'] } });
+    const res = await patch(url(), {
+      request: { courseId: COURSE, batchId: BATCH, userId: ['u1', 'u1', 'u1', 'u1', 'u1', 'u1', 'u1'] },
+    });
     expect(res.status).toBe(200);
     expect(res.body.result.users).toBe(1);
   });
@@ -197,7 +253,9 @@ describe('dependencies unreachable', () => {
         // Reach into the running service's Cassandra session by shutting it: every query now fails.
         await (service as unknown as { cassandra: { shutdown(): Promise<void> } }).cassandra.shutdown();
         const started = Date.now();
-        const res = await patch(`${service.url}/v1/content/state/update`, { request: { userId: 'u1', batchId: BATCH, courseId: COURSE } });
+        const res = await patch(`${service.url}/v1/content/state/update`, {
+          request: { userId: 'u1', batchId: BATCH, courseId: COURSE },
+        });
         expect(res.status).toBe(503);
         expect(res.body.params).toMatchObject({ err: 'SERVICE_UNAVAILABLE', status: 'failed' });
         expect(res.body.responseCode).toBe('SERVICE_UNAVAILABLE');
@@ -210,7 +268,9 @@ describe('dependencies unreachable', () => {
       await kafkaLost.start({ api: true, processor: false });
       try {
         await (kafkaLost as unknown as { apiProducer: { disconnect(): Promise<void> } }).apiProducer.disconnect();
-        const res = await patch(`${kafkaLost.url}/v1/content/state/update`, { request: { userId: 'u1', batchId: BATCH, courseId: COURSE } });
+        const res = await patch(`${kafkaLost.url}/v1/content/state/update`, {
+          request: { userId: 'u1', batchId: BATCH, courseId: COURSE },
+        });
         expect(res.status).toBe(503);
         expect(res.body.params.errmsg).toMatch(/Kafka|producer/i);
       } finally {
@@ -222,10 +282,11 @@ describe('dependencies unreachable', () => {
         CASSANDRA_CONTACT_POINTS: '127.0.0.1:1',
         LOG_LEVEL: 'silent',
       });
-      await expect(new EnrolmentSyncService(noCassandra, ctx.log).start({ api: true, processor: false })).rejects.toMatchObject({
+      await expect(
+        new EnrolmentSyncService(noCassandra, ctx.log).start({ api: true, processor: false }),
+      ).rejects.toMatchObject({
         code: 'SYNC_CASSANDRA_UNAVAILABLE',
       });
-
     } finally {
       await ctx.cleanup();
     }

@@ -11,7 +11,12 @@ import { enrolment, seed, startService } from '../helpers/service';
 const COURSE = 'do_course_p';
 const BATCH = 'batch_p';
 
-async function sendTrigger(producer: Producer, topic: string, value: Buffer | string, headers?: Record<string, string>) {
+async function sendTrigger(
+  producer: Producer,
+  topic: string,
+  value: Buffer | string,
+  headers?: Record<string, string>,
+) {
   await producer.send({ topic, acks: -1, messages: [{ key: randomUUID(), value, headers }] });
 }
 
@@ -23,7 +28,13 @@ describe('processor: triggers from upstream, poison input, ids of every shape', 
   let ctx: TestContext;
   let service: EnrolmentSyncService;
   let producer: Producer;
-  const oddIds = [`o'brien "quoted"`, 'back\\slash\\', 'ünïcödé-用户-🎓', 'with spaces  inside', "it's'; DROP TABLE x; --"];
+  const oddIds = [
+    `o'brien "quoted"`,
+    'back\\slash\\',
+    'ünïcödé-用户-🎓',
+    'with spaces  inside',
+    "it's'; DROP TABLE x; --",
+  ];
 
   beforeAll(async () => {
     ctx = await createTestContext();
@@ -52,7 +63,11 @@ describe('processor: triggers from upstream, poison input, ids of every shape', 
     await sendTrigger(producer, trigger, '{"courseId": "c"'); // truncated JSON
     await sendTrigger(producer, trigger, JSON.stringify({ courseId: COURSE, batchId: 42 })); // wrong type
     await sendTrigger(producer, trigger, Buffer.from([0, 0, 0, 0x7f, 0x7f, 1, 2, 3])); // unknown schema id
-    await sendTrigger(producer, trigger, JSON.stringify({ courseId: COURSE, batchId: BATCH, userIds: ['a1'], triggerId: 'after-garbage' }));
+    await sendTrigger(
+      producer,
+      trigger,
+      JSON.stringify({ courseId: COURSE, batchId: BATCH, userIds: ['a1'], triggerId: 'after-garbage' }),
+    );
 
     const dead = await readTopic(ctx.kafka, deadLetter, { until: (r) => r.length >= 4, settleMs: 200 });
     expect(dead).toHaveLength(4);
@@ -75,7 +90,11 @@ describe('processor: triggers from upstream, poison input, ids of every shape', 
 
   test('a JSON trigger and an Avro wire-format trigger both expand; ids with quotes, backslashes, unicode and spaces come through intact', async () => {
     const { trigger, output } = ctx.settings.topics;
-    await sendTrigger(producer, trigger, JSON.stringify({ courseId: COURSE, batchId: BATCH, userIds: oddIds, requestedBy: 'svc' }));
+    await sendTrigger(
+      producer,
+      trigger,
+      JSON.stringify({ courseId: COURSE, batchId: BATCH, userIds: oddIds, requestedBy: 'svc' }),
+    );
 
     const { id } = await ctx.registry.register(
       { type: SchemaType.AVRO, schema: JSON.stringify(loadAvroSchema(TRIGGER_SCHEMA_FILE)) },
@@ -97,7 +116,10 @@ describe('processor: triggers from upstream, poison input, ids of every shape', 
 
     const wanted = [...oddIds, 'a2', 'a3'];
     const out = parseEvents(
-      await readTopic(ctx.kafka, output, { until: (r) => wanted.every((u) => r.some((x) => x.key === u)), settleMs: 500 }),
+      await readTopic(ctx.kafka, output, {
+        until: (r) => wanted.every((u) => r.some((x) => x.key === u)),
+        settleMs: 500,
+      }),
     );
     for (const userId of oddIds) {
       const mine = out.filter((e) => e.key === userId);
@@ -148,15 +170,26 @@ describe('processor: whole batch among many other rows', () => {
     ['auto (index within the probe)', {}],
     ['scan', { SYNC_READ_PLAN: 'scan' }],
     ['auto, switching to scan after a small probe', { SYNC_INDEX_PROBE_ROWS: '700', SYNC_PAGE_SIZE: '500' }],
-    ['auto, continuing on the index after a small probe', { SYNC_INDEX_PROBE_ROWS: '700', SYNC_PAGE_SIZE: '500', SYNC_INDEX_COST_FACTOR: '1000000' }],
+    [
+      'auto, continuing on the index after a small probe',
+      { SYNC_INDEX_PROBE_ROWS: '700', SYNC_PAGE_SIZE: '500', SYNC_INDEX_COST_FACTOR: '1000000' },
+    ],
   ];
   test.each(plans)('%s: exactly the active users of the batch, once each', async (_name, env) => {
-    const own = await createTestContext({ ...env, CASSANDRA_KEYSPACE: ctx.settings.cassandra.keyspace, TOPIC_PARTITIONS: '4' });
+    const own = await createTestContext({
+      ...env,
+      CASSANDRA_KEYSPACE: ctx.settings.cassandra.keyspace,
+      TOPIC_PARTITIONS: '4',
+    });
     const service = await startService(own, { api: false, processor: true });
     const producer = own.kafka.producer();
     try {
       await producer.connect();
-      await sendTrigger(producer, own.settings.topics.trigger, JSON.stringify({ courseId: COURSE, batchId: BATCH, source: 'batch' }));
+      await sendTrigger(
+        producer,
+        own.settings.topics.trigger,
+        JSON.stringify({ courseId: COURSE, batchId: BATCH, source: 'batch' }),
+      );
       const out = await readTopic(own.kafka, own.settings.topics.output, {
         until: (r) => r.length >= expected.size,
         timeoutMs: 60000,
@@ -172,7 +205,9 @@ describe('processor: whole batch among many other rows', () => {
       await producer.disconnect();
       await service.stop();
       // Only the topics are this test's own; the keyspace belongs to the describe block.
-      await own.admin.deleteTopics({ topics: Object.values(own.settings.topics).filter((t): t is string => typeof t === 'string') });
+      await own.admin.deleteTopics({
+        topics: Object.values(own.settings.topics).filter((t): t is string => typeof t === 'string'),
+      });
       await own.admin.disconnect();
       await own.cassandra.shutdown();
     }
@@ -187,8 +222,15 @@ describe('processor: Avro output', () => {
     try {
       await seed(ctx, [enrolment('u1', COURSE, BATCH)]);
       await producer.connect();
-      await sendTrigger(producer, ctx.settings.topics.trigger, JSON.stringify({ courseId: COURSE, batchId: BATCH, userIds: ['u1'] }));
-      const out = await readTopic(ctx.kafka, ctx.settings.topics.output, { until: (r) => r.length >= 1, settleMs: 200 });
+      await sendTrigger(
+        producer,
+        ctx.settings.topics.trigger,
+        JSON.stringify({ courseId: COURSE, batchId: BATCH, userIds: ['u1'] }),
+      );
+      const out = await readTopic(ctx.kafka, ctx.settings.topics.output, {
+        until: (r) => r.length >= 1,
+        settleMs: 200,
+      });
       expect(out).toHaveLength(1);
       expect(out[0]!.value[0]).toBe(0);
       const event = await ctx.registry.decode(out[0]!.value);

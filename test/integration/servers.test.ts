@@ -29,8 +29,17 @@ describe('local servers', () => {
     const producer = kafka.producer({ transactionalId: `txn-${ctx.id}`, idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     const committed = await producer.transaction();
-    await committed.send({ topic: output, messages: [{ key: 'a', value: 'committed-1' }, { key: 'b', value: 'committed-2' }] });
-    await committed.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: input, partitions: [{ partition: 0, offset: '1' }] }] });
+    await committed.send({
+      topic: output,
+      messages: [
+        { key: 'a', value: 'committed-1' },
+        { key: 'b', value: 'committed-2' },
+      ],
+    });
+    await committed.sendOffsets({
+      consumerGroupId: groupId,
+      topics: [{ topic: input, partitions: [{ partition: 0, offset: '1' }] }],
+    });
     await committed.commit();
 
     const aborted = await producer.transaction();
@@ -80,10 +89,19 @@ describe('local servers', () => {
       { subject: `${settings.topics.output}-value` },
     );
     // Registering the same schema again is idempotent.
-    const again = await registry.register({ type: SchemaType.AVRO, schema }, { subject: `${settings.topics.output}-value` });
+    const again = await registry.register(
+      { type: SchemaType.AVRO, schema },
+      { subject: `${settings.topics.output}-value` },
+    );
     expect(again.id).toBe(id);
 
-    const event = buildSyncEvent('do_course', 'batch_1', 'user "ü" \\ 1', 1614838059898, 'c7ba0267-d1fe-4443-a819-b0e8c06a44c2');
+    const event = buildSyncEvent(
+      'do_course',
+      'batch_1',
+      'user "ü" \\ 1',
+      1614838059898,
+      'c7ba0267-d1fe-4443-a819-b0e8c06a44c2',
+    );
     const encoded = await registry.encode(id, event);
     expect(encoded[0]).toBe(0);
     expect(encoded.readUInt32BE(1)).toBe(id);

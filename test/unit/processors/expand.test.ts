@@ -1,0 +1,71 @@
+import avro from 'avsc';
+import { policyFor, shouldSync, toSyncRecords } from '../../../processors/enrolment-sync/expand';
+import { buildSyncEvent, createSyncEventEncoder } from '../../../processors/enrolment-sync/sync-event';
+import { parseTrigger } from '../../../processors/enrolment-sync/trigger';
+import { syncEventAvroType } from '../../../src/schemas';
+
+const clock = { now: () => 1614838059898, uuid: () => 'c7ba0267-d1fe-4443-a819-b0e8c06a44c2' };
+const trigger = parseTrigger(
+  { courseId: 'course_id', batchId: 'batch_id' },
+  { topic: 't', partition: 0, offset: '0', timestamp: '0' },
+);
+
+describe('sync events', () => {
+  test('the event is the design’s, byte for byte', () => {
+    const json = createSyncEventEncoder(
+      syncEventAvroType(),
+      'json',
+    )(buildSyncEvent('course_id', 'batch_id', 'user_id', clock.now(), clock.uuid()));
+    expect(json).toBe(
+      '{"eid":"BE_JOB_REQUEST","ets":1614838059898,"mid":"LP.1614838059898.c7ba0267-d1fe-4443-a819-b0e8c06a44c2",' +
+        '"actor":{"type":"System","id":"Course Batch Updater"},"context":{"pdata":{"ver":"1.0","id":"org.sunbird.platform"}},' +
+        '"object":{"type":"CourseBatchEnrolment","id":"batch_id_user_id"},' +
+        '"edata":{"action":"user-enrolment-sync","iteration":1,"batchId":"batch_id","userId":"user_id","courseId":"course_id"}}',
+    );
+  });
+
+  test('an event that fails its schema is refused, never encoded', () => {
+    const encode = createSyncEventEncoder(syncEventAvroType(), 'json');
+    const bad = { ...buildSyncEvent('c', 'b', 'u', 1, 'x'), ets: 'now' } as unknown as Parameters<typeof encode>[0];
+    expect(() => encode(bad)).toThrow(expect.objectContaining({ code: 'SYNC_INVALID_EVENT', field: 'ets' }));
+  });
+
+  test('Avro encoding frames the body with the schema id and decodes back', () => {
+    const type = syncEventAvroType();
+    const encode = createSyncEventEncoder(type, 'avro', (body) => Buffer.concat([Buffer.from([0, 0, 0, 0, 9]), body]));
+    const event = buildSyncEvent('c', 'b', 'ü "u"', 5, 'id');
+    const bytes = encode(event) as Buffer;
+    expect(bytes.readUInt32BE(1)).toBe(9);
+    expect(type.fromBuffer(bytes.subarray(5))).toEqual(event);
+    expect(avro.Type.isType(type)).toBe(true);
+  });
+});
+
+describe('enrolment policy', () => {
+  const defaults = { includeInactive: false, includeCompleted: true };
+  test('inactive skipped and completed kept by default; a trigger may override both', () => {
+    expect(shouldSync({ userId: 'u', active: false, status: 1 }, defaults)).toBe(false);
+    expect(shouldSync({ userId: 'u', active: null, status: 1 }, defaults)).toBe(true);
+    expect(shouldSync({ userId: 'u', active: true, status: 2 }, defaults)).toBe(true);
+    const override = policyFor({ ...trigger, includeInactive: true, includeCompleted: false }, defaults);
+    expect(shouldSync({ userId: 'u', active: false, status: 1 }, override)).toBe(true);
+    expect(shouldSync({ userId: 'u', active: true, status: 2 }, override)).toBe(false);
+  });
+
+  test('records are keyed by userId and only for rows the policy keeps', () => {
+    const encode = createSyncEventEncoder(syncEventAvroType(), 'json');
+    const records = toSyncRecords(
+      trigger,
+      [
+        { userId: 'a', active: true, status: 1 },
+        { userId: 'b', active: false, status: 1 },
+        { userId: 'c', active: true, status: 2 },
+      ],
+      defaults,
+      encode,
+      clock,
+    );
+    expect(records.map((r) => r.key)).toEqual(['a', 'c']);
+    expect(JSON.parse(records[1]!.value as string).object.id).toBe('batch_id_c');
+  });
+});
