@@ -6,7 +6,7 @@ import { EnrolmentReader } from './cassandra/enrolments';
 import { demoEnrolments, insertCourseBatch, insertEnrolments } from './cassandra/seed';
 import { loadConfig, type Settings } from './config';
 import { SyncError } from './errors';
-import { createKafka, translateKafkaError } from './kafka/client';
+import { createKafka, javaCompatiblePartitioner, translateKafkaError } from './kafka/client';
 import { createRegistry } from './kafka/registry';
 import { createTriggerPublisher } from './kafka/trigger-publisher';
 import { exitOnError, runService } from './main';
@@ -137,7 +137,7 @@ async function commandBatch(settings: Settings, args: string[]): Promise<void> {
       { retriable: false, field: 'batch-id' },
     );
   }
-  const producer = createKafka(settings.kafka, log).producer({ idempotent: true, allowAutoTopicCreation: false });
+  const producer = createKafka(settings.kafka, log).producer({ idempotent: true, allowAutoTopicCreation: false, createPartitioner: javaCompatiblePartitioner });
   try {
     await producer.connect();
   } catch (err) {

@@ -8,7 +8,7 @@ import { createApp } from './api/app';
 import { createCassandra, translateCassandraError } from './cassandra/client';
 import { EnrolmentReader } from './cassandra/enrolments';
 import type { Settings } from './config';
-import { createKafka, translateKafkaError } from './kafka/client';
+import { createKafka, javaCompatiblePartitioner, translateKafkaError } from './kafka/client';
 import { confluentFrame } from './kafka/codecs';
 import { createRegistry, registerSchemas } from './kafka/registry';
 import { createTriggerPublisher } from './kafka/trigger-publisher';
@@ -125,7 +125,7 @@ export class EnrolmentSyncService {
     }
 
     if (options.api) {
-      this.apiProducer = this.kafka.producer({ idempotent: true, allowAutoTopicCreation: false });
+      this.apiProducer = this.kafka.producer({ idempotent: true, allowAutoTopicCreation: false, createPartitioner: javaCompatiblePartitioner });
       try {
         await this.apiProducer.connect();
       } catch (err) {

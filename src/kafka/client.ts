@@ -1,4 +1,4 @@
-import { Kafka, type KafkaConfig } from 'kafkajs';
+import { Kafka, Partitioners, type KafkaConfig } from 'kafkajs';
 import type { Settings } from '../config';
 import { kafkaLogCreator, type Logger } from '../observability/logger';
 import { SyncError } from '../errors';
@@ -23,3 +23,9 @@ export function translateKafkaError(err: unknown, what: string): SyncError {
   const message = err instanceof Error ? err.message : String(err);
   return new SyncError('SYNC_KAFKA_UNAVAILABLE', `${what}: ${message}`, { retriable, cause: err });
 }
+
+/**
+ * Murmur2 over the key, as the Java client partitions: a user's events land on the partition a
+ * JVM producer would have chosen, which is what existing consumers of these topics expect.
+ */
+export const javaCompatiblePartitioner = Partitioners.DefaultPartitioner;

@@ -3,8 +3,9 @@ import { logLevel as KafkaLogLevel, type logCreator } from 'kafkajs';
 
 export type { Logger };
 
+/** Logs go to stderr, so a command's own output on stdout stays clean to pipe. */
 export function createLogger(level: string, name = 'enrolment-sync'): Logger {
-  return pino({ name, level, base: { processor: name } });
+  return pino({ name, level, base: { processor: name } }, pino.destination(2));
 }
 
 /** Routes kafkajs' own logs into pino, so one log stream carries everything. */

@@ -4,7 +4,7 @@ import type { RetrySettings } from '../config';
 import { errorCodeOf, messageOf } from '../errors';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
-import { translateKafkaError } from '../kafka/client';
+import { javaCompatiblePartitioner, translateKafkaError } from '../kafka/client';
 import { deadLetterRecord } from './dead-letter';
 import { retry } from './retry';
 import type { InputMessage, OutputRecord, StreamProcessor } from './types';
@@ -72,7 +72,7 @@ export class StreamRuntime<I> {
       maxBytesPerPartition: 1024 * 1024,
       allowAutoTopicCreation: false,
     });
-    this.producer = kafka.producer({ idempotent: true, allowAutoTopicCreation: false });
+    this.producer = kafka.producer({ idempotent: true, allowAutoTopicCreation: false, createPartitioner: javaCompatiblePartitioner });
     this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
       this.groupJoins++;
     });
