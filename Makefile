@@ -62,7 +62,7 @@ test: install lint services ## everything CI runs: install, lint, start servers,
 	node -e 'const r=require("./.run/jest-results.json"); console.log(`$${r.numPassedTests} passed, $${r.numFailedTests} failed`)'; \
 	exit $$status
 
-bench: services build ## benchmarks; figures go to docs/benchmarks.md and docs/benchmarks.json
+bench: build ## benchmarks; figures go to docs/benchmarks.md and docs/benchmarks.json
 	bash bench/run.sh
 
 clean: ## remove build output (servers and their data: `make services-down` / infra/services.sh clean)

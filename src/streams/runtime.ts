@@ -73,8 +73,10 @@ export class StreamRuntime<I> {
       allowAutoTopicCreation: false,
     });
     this.producer = kafka.producer({ idempotent: true, allowAutoTopicCreation: false, createPartitioner: javaCompatiblePartitioner });
-    this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
       this.groupJoins++;
+      const { memberId, memberAssignment } = event.payload;
+      this.log.info({ memberId, assignment: memberAssignment, joins: this.groupJoins }, 'joined consumer group');
     });
     this.consumer.on(this.consumer.events.CRASH, (event) => {
       const { error, restart } = event.payload;

@@ -1,0 +1,534 @@
+/**
+ * The benchmark of issue "Performance at scale". Every figure is measured in the same run on the
+ * same machine, and targets are ratios against the raw ceilings, since absolute times drift.
+ *
+ *   BENCH_SIZE=default|small   (default: 2,000,000 rows with a 1,000,000-user batch)
+ *   BENCH_ROWS, BENCH_TARGET   override the sizes
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import { Kafka, logLevel, Partitioners, type Admin } from 'kafkajs';
+import { createCassandra } from '../src/cassandra/client';
+import { EnrolmentReader } from '../src/cassandra/enrolments';
+import { insertCourseBatch, insertEnrolments, type SeedEnrolment } from '../src/cassandra/seed';
+import { loadConfig, type Settings } from '../src/config';
+import { ensureTopics, topicSpecs } from '../src/kafka/topics';
+import { applyCassandraSchema, DEFAULT_REPLICATION } from '../src/migrate';
+import { readerSettings } from '../src/service';
+import { buildSyncEvent } from '../processors/enrolment-sync/sync-event';
+
+const root = path.resolve(__dirname, '../..');
+const size = process.env.BENCH_SIZE === 'small' ? 'small' : 'default';
+const ROWS = Number(process.env.BENCH_ROWS ?? (size === 'small' ? 200_000 : 2_000_000));
+const TARGET = Number(process.env.BENCH_TARGET ?? (size === 'small' ? 100_000 : 1_000_000));
+const MID = 10_000;
+const SMALL = 1_000;
+const COURSE = 'do_bench_course';
+const BIG_BATCH = 'bench_batch_big';
+const MID_BATCH = 'bench_batch_10k';
+const SMALL_BATCH = 'bench_batch_1k';
+const keyspace = `bench_${size}_${ROWS}`;
+
+const figures: Record<string, number> = {};
+const notes: string[] = [];
+
+function log(message: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
+
+function benchSettings(env: Record<string, string> = {}): Settings {
+  return loadConfig({
+    SYNC_ENV: `bench-${randomUUID().slice(0, 8)}`,
+    CASSANDRA_KEYSPACE: keyspace,
+    LOG_LEVEL: 'silent',
+    ...env,
+  });
+}
+
+function* benchRows(): Generator<SeedEnrolment> {
+  // Users of the big batch are also enrolled elsewhere; the rest of the table is spread over
+  // 2,000 other batches of 200 courses.
+  for (let i = 0; i < TARGET; i++)
+    yield { userId: `u${i}`, courseId: COURSE, batchId: BIG_BATCH, active: true, status: i % 10 === 0 ? 2 : 1 };
+  for (let i = 0; i < MID; i++)
+    yield { userId: `m${i}`, courseId: COURSE, batchId: MID_BATCH, active: true, status: 1 };
+  for (let i = 0; i < SMALL; i++)
+    yield { userId: `s${i}`, courseId: COURSE, batchId: SMALL_BATCH, active: true, status: 1 };
+  const rest = ROWS - TARGET - MID - SMALL;
+  for (let i = 0; i < rest; i++) {
+    const userId = i % 2 === 0 ? `u${i % TARGET}` : `x${i}`;
+    yield { userId, courseId: `do_course_${i % 200}`, batchId: `batch_${i % 2000}`, active: i % 13 !== 0, status: 1 };
+  }
+}
+
+async function seed(): Promise<void> {
+  const cassandra = createCassandra(benchSettings().cassandra);
+  await cassandra.connect();
+  try {
+    await applyCassandraSchema(cassandra, keyspace, DEFAULT_REPLICATION);
+    await cassandra.execute(`CREATE TABLE IF NOT EXISTS ${keyspace}.bench_meta (k text PRIMARY KEY, rows bigint)`);
+    const meta = await cassandra.execute(`SELECT rows FROM ${keyspace}.bench_meta WHERE k = 'seeded'`);
+    if (Number(meta.first()?.rows ?? 0) === ROWS) {
+      log(`reusing ${keyspace}: ${ROWS} rows already seeded`);
+      return;
+    }
+    for (const b of [BIG_BATCH, MID_BATCH, SMALL_BATCH]) await insertCourseBatch(cassandra, keyspace, COURSE, b, b);
+    const started = Date.now();
+    let last = 0;
+    await insertEnrolments(cassandra, keyspace, benchRows(), 256, (n) => {
+      if (n - last >= 100_000 || n === ROWS) {
+        last = n;
+        log(
+          `seeded ${n.toLocaleString()} / ${ROWS.toLocaleString()} rows (${Math.round(n / ((Date.now() - started) / 1000))} rows/s)`,
+        );
+      }
+    });
+    figures.seed_rows_per_s = Math.round(ROWS / ((Date.now() - started) / 1000));
+    await cassandra.execute(`INSERT INTO ${keyspace}.bench_meta (k, rows) VALUES ('seeded', ${ROWS})`);
+  } finally {
+    await cassandra.shutdown();
+  }
+}
+
+function sampleEventJson(i: number): string {
+  return JSON.stringify(buildSyncEvent(COURSE, BIG_BATCH, `u${i}`, Date.now(), randomUUID()));
+}
+
+/** (1a) Kafka's own ProducerPerformance, from the same jars as the broker. */
+function producerPerformance(topic: string, records: number, recordSize: number): number {
+  const cp = path.join(root, 'infra/target/kafka/lib/*');
+  const out = execFileSync(
+    'java',
+    [
+      '-Xmx512m',
+      '-cp',
+      cp,
+      'org.apache.kafka.tools.ProducerPerformance',
+      '--topic',
+      topic,
+      '--num-records',
+      String(records),
+      '--record-size',
+      String(recordSize),
+      '--throughput',
+      '-1',
+      '--producer-props',
+      'bootstrap.servers=127.0.0.1:9092',
+      'acks=all',
+      'enable.idempotence=true',
+      'linger.ms=5',
+      'batch.size=65536',
+    ],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const last = out.trim().split('\n').pop() ?? '';
+  const m = /([\d.]+) records\/sec/.exec(last);
+  if (!m) throw new Error(`cannot read ProducerPerformance output: ${last}`);
+  return Math.round(Number(m[1]));
+}
+
+/** (1b) A bare kafkajs producer: JSON events of the sync event's size, no Cassandra, no validation. */
+async function bareKafkajs(kafka: Kafka, topic: string, records: number): Promise<number> {
+  const producer = kafka.producer({ idempotent: true, createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  const started = Date.now();
+  const inFlight: Promise<unknown>[] = [];
+  for (let i = 0; i < records; i += 1000) {
+    const messages = [];
+    for (let j = i; j < Math.min(records, i + 1000); j++) messages.push({ key: `u${j}`, value: sampleEventJson(j) });
+    inFlight.push(producer.send({ topic, acks: -1, messages }));
+    if (inFlight.length >= 4) await inFlight.shift();
+  }
+  await Promise.all(inFlight);
+  const rate = records / ((Date.now() - started) / 1000);
+  await producer.disconnect();
+  return Math.round(rate);
+}
+
+/** (2) The read ceiling: our reader, exactly as the processor reads, producing nothing. */
+async function rawRead(batchId: string): Promise<{ rows: number; ms: number; rate: number; plan: string }> {
+  const settings = benchSettings();
+  const cassandra = createCassandra(settings.cassandra);
+  await cassandra.connect();
+  const reader = new EnrolmentReader(cassandra, keyspace, readerSettings(settings.processor));
+  let rows = 0;
+  let plan = '';
+  const started = Date.now();
+  for await (const page of reader.readBatch(COURSE, batchId, new AbortController().signal, (r) => (plan = r.plan)))
+    rows += page.length;
+  const ms = Date.now() - started;
+  await cassandra.shutdown();
+  return { rows, ms, rate: Math.round(rows / (ms / 1000)), plan };
+}
+
+interface ProcStats {
+  cpuMs: number;
+  peakRssMb: number;
+}
+
+function procStats(pid: number): ProcStats {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
+  return { cpuMs: (ticks * 1000) / 100, peakRssMb: Math.round(Number(hwm?.[1] ?? 0) / 1024) };
+}
+
+function startChild(args: string[], env: Record<string, string>): { child: ChildProcess; output: () => string } {
+  let output = '';
+  const child = spawn('node', [path.join(root, 'dist/src/cli.js'), ...args], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+  return { child, output: () => output };
+}
+
+async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function endOffsetSum(admin: Admin, topic: string): Promise<number> {
+  const offsets = await admin.fetchTopicOffsets(topic);
+  return offsets.reduce((sum, p) => sum + Number(p.high), 0);
+}
+
+/**
+ * (3), (4), (6), (7): a fresh processor process expands one whole-batch trigger. Time runs from
+ * the trigger's acknowledgement to the processor's commit of its offset, which it makes only
+ * after every event is acknowledged.
+ */
+async function expansion(
+  batchId: string,
+  users: number,
+): Promise<{ ms: number; rate: number; stats: ProcStats; rebalances: number; events: number }> {
+  const settings = benchSettings({ LOG_LEVEL: 'info' });
+  const kafka = new Kafka({ brokers: settings.kafka.brokers, logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, topicSpecs(settings.topics));
+  const env = { SYNC_ENV: settings.env, CASSANDRA_KEYSPACE: keyspace, LOG_LEVEL: 'info' };
+  const { child, output } = startChild(['processor'], env);
+  try {
+    await waitFor(() => /joined consumer group/.test(output()), 60000, 'processor to join its group');
+    const cpuBefore = procStats(child.pid as number).cpuMs;
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    const trigger = { triggerId: randomUUID(), courseId: COURSE, batchId, source: 'batch' };
+    const started = Date.now();
+    const [meta] = await producer.send({
+      topic: settings.topics.trigger,
+      acks: -1,
+      messages: [{ key: trigger.triggerId, value: JSON.stringify(trigger) }],
+    });
+    await producer.disconnect();
+    const partition = meta?.partition ?? 0;
+    const offset = Number(meta?.baseOffset ?? 0);
+    let lastProgress = Date.now();
+    await waitFor(
+      async () => {
+        const committed = await admin.fetchOffsets({
+          groupId: settings.processor.groupId,
+          topics: [settings.topics.trigger],
+        });
+        const p = committed[0]?.partitions.find((x) => x.partition === partition);
+        if (Date.now() - lastProgress > 5000) {
+          lastProgress = Date.now();
+          log(
+            `  … ${(await endOffsetSum(admin, settings.topics.output)).toLocaleString()} / ${users.toLocaleString()} events`,
+          );
+        }
+        return Number(p?.offset ?? -1) > offset;
+      },
+      30 * 60 * 1000,
+      'the trigger to be committed',
+    );
+    const ms = Date.now() - started;
+    const stats = procStats(child.pid as number);
+    const events = await endOffsetSum(admin, settings.topics.output);
+    const joins = (output().match(/joined consumer group/g) ?? []).length;
+    return {
+      ms,
+      rate: Math.round(events / (ms / 1000)),
+      stats: { ...stats, cpuMs: stats.cpuMs - cpuBefore },
+      rebalances: joins - 1,
+      events,
+    };
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    await admin
+      .deleteTopics({ topics: [settings.topics.trigger, settings.topics.output, settings.topics.deadLetter] })
+      .catch(() => undefined);
+    await admin.disconnect();
+  }
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+}
+
+/** (5) API 200 → event visible to a read_committed consumer; then throughput at p99 ≤ 50 ms. */
+async function apiLatencyAndThroughput(): Promise<void> {
+  const settings = benchSettings();
+  const kafka = new Kafka({ brokers: settings.kafka.brokers, logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, topicSpecs(settings.topics));
+  const port = String(19000 + Math.floor(Math.random() * 1000));
+  const { child, output } = startChild(['run'], {
+    SYNC_ENV: settings.env,
+    CASSANDRA_KEYSPACE: keyspace,
+    API_PORT: port,
+    LOG_LEVEL: 'warn',
+  });
+  const arrivals = new Map<string, number>();
+  const consumer = kafka.consumer({ groupId: `bench-latency-${randomUUID()}` });
+  try {
+    const url = `http://127.0.0.1:${port}/v1/content/state/update`;
+    await waitFor(
+      async () =>
+        await fetch(`http://127.0.0.1:${port}/ready`)
+          .then((r) => r.ok)
+          .catch(() => false),
+      60000,
+      'API',
+    );
+    await consumer.connect();
+    await consumer.subscribe({ topics: [settings.topics.output], fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => void arrivals.set(message.key?.toString() ?? '', Date.now()),
+    });
+    await waitFor(() => /joined consumer group/.test(output()), 60000, 'processor group join');
+    await new Promise((r) => setTimeout(r, 3000)); // let the watcher's own group settle
+
+    const latencies: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const userId = `s${i}`;
+      const started = Date.now();
+      const res = await fetch(url, {
+        method: 'PATCH',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ request: { userId, batchId: SMALL_BATCH, courseId: COURSE } }),
+      });
+      if (res.status !== 200) throw new Error(`API answered ${res.status}`);
+      await waitFor(() => arrivals.has(userId), 10000, `event for ${userId}`);
+      latencies.push((arrivals.get(userId) as number) - started);
+    }
+    latencies.sort((a, b) => a - b);
+    figures.single_user_e2e_p50_ms = percentile(latencies, 50);
+    figures.single_user_e2e_p99_ms = percentile(latencies, 99);
+    log(`single-user sync: p50 ${figures.single_user_e2e_p50_ms} ms, p99 ${figures.single_user_e2e_p99_ms} ms`);
+
+    let best = { rps: 0, p99: 0, connections: 0 };
+    for (const connections of [2, 4, 8, 16, 32]) {
+      let n = 0;
+      const result = await autocannon({
+        url,
+        method: 'PATCH',
+        connections,
+        duration: 8,
+        headers: { 'content-type': 'application/json' },
+        requests: [
+          {
+            setupRequest: (req) => ({
+              ...req,
+              body: JSON.stringify({ request: { userId: `s${n++ % SMALL}`, batchId: SMALL_BATCH, courseId: COURSE } }),
+            }),
+          },
+        ],
+      });
+      const rps = Math.round(result.requests.average);
+      const p99 = result.latency.p99;
+      const non2xx = result.non2xx;
+      log(`API load: ${connections} connections → ${rps} req/s, p99 ${p99} ms, non-2xx ${non2xx}`);
+      if (non2xx === 0 && p99 <= 50 && rps > best.rps) best = { rps, p99, connections };
+    }
+    figures.api_rps_at_p99_le_50ms = best.rps;
+    figures.api_p99_ms_at_best = best.p99;
+    figures.api_connections_at_best = best.connections;
+  } finally {
+    await consumer.disconnect().catch(() => undefined);
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    await admin
+      .deleteTopics({ topics: [settings.topics.trigger, settings.topics.output, settings.topics.deadLetter] })
+      .catch(() => undefined);
+    await admin.disconnect();
+  }
+}
+
+function versions(): Record<string, string> {
+  const pkg = (name: string): string =>
+    JSON.parse(readFileSync(path.join(root, 'node_modules', name, 'package.json'), 'utf8')).version;
+  const jar = (prefix: string, dir: string): string =>
+    readdirSync(path.join(root, 'infra/target', dir, 'lib'))
+      .find((f) => f.startsWith(prefix))
+      ?.replace(/\.jar$/, '') ?? '?';
+  return {
+    node: process.version,
+    kafkajs: pkg('kafkajs'),
+    'cassandra-driver': pkg('cassandra-driver'),
+    kafka: jar('kafka_2.13-', 'kafka'),
+    cassandra: jar('cassandra-all-', 'cassandra'),
+  };
+}
+
+function report(): void {
+  const f = figures;
+  const num = (k: string): number => f[k] ?? NaN;
+  const readCeiling = num('raw_read_big_rows_per_s');
+  const ratioB = num('expand_big_events_per_s') / Math.min(num('kafkajs_events_per_s'), readCeiling);
+  const ratioA = num('expand_big_events_per_s') / Math.min(num('producer_perf_records_per_s'), readCeiling);
+  f.ratio_expand_vs_min_kafkajs_read = Number(ratioB.toFixed(3));
+  f.ratio_expand_vs_min_producerperf_read = Number(ratioA.toFixed(3));
+  const rows: Array<[string, string, string]> = [
+    ['(1a) Kafka ProducerPerformance', `${f.producer_perf_records_per_s} records/s`, 'acks=all, idempotent, 390 B'],
+    ['(1b) bare kafkajs', `${f.kafkajs_events_per_s} events/s`, 'JSON sync events, 1,000/send, 4 in flight'],
+    [
+      `(2) raw read, ${TARGET.toLocaleString()}-user batch`,
+      `${f.raw_read_big_rows_per_s} rows/s`,
+      `plan ${notes[0] ?? ''}`,
+    ],
+    ['(2) raw read, 1,000-user batch', `${f.raw_read_small_ms} ms`, `plan ${notes[1] ?? ''}`],
+    [
+      `(3) expansion, ${TARGET.toLocaleString()} users`,
+      `${f.expand_big_events_per_s} events/s`,
+      `${f.expand_big_ms} ms trigger → committed`,
+    ],
+    ['(3) expansion, 10,000 users', `${f.expand_mid_events_per_s} events/s`, `${f.expand_mid_ms} ms`],
+    ['(8) expansion, 1,000 users', `${f.expand_small_ms} ms`, 'trigger → last event committed'],
+    ['(4) processor peak RSS, 10,000 users', `${f.rss_mid_mb} MB`, 'VmHWM of a fresh processor'],
+    [`(4) processor peak RSS, ${TARGET.toLocaleString()} users`, `${f.rss_big_mb} MB`, ''],
+    [
+      '(5) single-user sync p50 / p99',
+      `${f.single_user_e2e_p50_ms} / ${f.single_user_e2e_p99_ms} ms`,
+      'API 200 → event read_committed',
+    ],
+    [
+      '(5) API throughput at p99 ≤ 50 ms',
+      `${f.api_rps_at_p99_le_50ms} req/s`,
+      `p99 ${f.api_p99_ms_at_best} ms, ${f.api_connections_at_best} connections`,
+    ],
+    ['(6) rebalances during (3)', `${f.rebalances_during_expand}`, ''],
+    ['(7) processor CPU per 1,000,000 events', `${f.cpu_s_per_million_events} s`, 'user + system'],
+    ['(3) ÷ min((1b), (2))', `${ratioB.toFixed(2)}`, 'target ≥ 0.8'],
+    ['(3) ÷ min((1a), (2))', `${ratioA.toFixed(2)}`, ''],
+  ];
+  const table = ['| figure | value | note |', '| --- | --- | --- |', ...rows.map((r) => `| ${r.join(' | ')} |`)].join(
+    '\n',
+  );
+  console.log(`\n${table}\n`);
+  const v = versions();
+  const header =
+    `Run ${new Date().toISOString()} · BENCH_SIZE=${size} (${ROWS.toLocaleString()} rows, ${TARGET.toLocaleString()}-user batch) · ` +
+    `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB · ` +
+    Object.entries(v)
+      .map(([k, val]) => `${k} ${val}`)
+      .join(', ');
+  const docPath = path.join(root, 'docs/benchmarks.md');
+  let doc = '';
+  try {
+    doc = readFileSync(docPath, 'utf8');
+  } catch {
+    doc = '# Benchmarks\n\nWritten by `make bench` (bench/bench.ts). Analysis below the latest figures.\n';
+  }
+  const marker = `<!-- bench:${size} -->`;
+  const section = `${marker}\n## Latest run, BENCH_SIZE=${size}\n\n${header}\n\n${table}\n${marker}`;
+  const re = new RegExp(`${marker}[\\s\\S]*?${marker}`);
+  doc = re.test(doc) ? doc.replace(re, section) : `${doc.trimEnd()}\n\n${section}\n`;
+  writeFileSync(docPath, doc);
+  const jsonPath = path.join(root, 'docs/benchmarks.json');
+  let all: Record<string, unknown> = {};
+  try {
+    all = JSON.parse(readFileSync(jsonPath, 'utf8'));
+  } catch {
+    all = {};
+  }
+  all[size] = {
+    date: new Date().toISOString(),
+    rows: ROWS,
+    target_users: TARGET,
+    cores: os.cpus().length,
+    versions: v,
+    ...f,
+  };
+  writeFileSync(jsonPath, `${JSON.stringify(all, null, 2)}\n`);
+  log(`written to docs/benchmarks.md and docs/benchmarks.json`);
+}
+
+async function main(): Promise<void> {
+  log(
+    `BENCH_SIZE=${size}: ${ROWS.toLocaleString()} rows, target batch ${TARGET.toLocaleString()} users, keyspace ${keyspace}`,
+  );
+  await seed();
+  const kafka = new Kafka({ brokers: ['127.0.0.1:9092'], logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const ceilingTopic = `bench-ceiling-${randomUUID().slice(0, 8)}`;
+  await admin.createTopics({
+    topics: [{ topic: ceilingTopic, numPartitions: 4, replicationFactor: 1 }],
+    waitForLeaders: true,
+  });
+  try {
+    const eventBytes = Buffer.byteLength(sampleEventJson(123456));
+    const n = Math.min(TARGET, 500_000);
+    log(`(1a) ProducerPerformance, ${n.toLocaleString()} records of ${eventBytes} B`);
+    figures.producer_perf_records_per_s = producerPerformance(ceilingTopic, n, eventBytes);
+    log(`(1b) bare kafkajs, ${n.toLocaleString()} events`);
+    figures.kafkajs_events_per_s = await bareKafkajs(kafka, ceilingTopic, n);
+  } finally {
+    await admin.deleteTopics({ topics: [ceilingTopic] }).catch(() => undefined);
+    await admin.disconnect();
+  }
+  log('(2) raw Cassandra read of the big and the small batch');
+  const big = await rawRead(BIG_BATCH);
+  figures.raw_read_big_rows_per_s = big.rate;
+  figures.raw_read_big_ms = big.ms;
+  notes.push(big.plan);
+  const small = await rawRead(SMALL_BATCH);
+  figures.raw_read_small_ms = small.ms;
+  notes.push(small.plan);
+  log(
+    `  big: ${big.rows} rows in ${big.ms} ms (${big.plan}); small: ${small.rows} rows in ${small.ms} ms (${small.plan})`,
+  );
+
+  log('(3) expansion of the 1,000-user batch');
+  const s = await expansion(SMALL_BATCH, SMALL);
+  figures.expand_small_ms = s.ms;
+  log('(3) expansion of the 10,000-user batch');
+  const m = await expansion(MID_BATCH, MID);
+  figures.expand_mid_ms = m.ms;
+  figures.expand_mid_events_per_s = m.rate;
+  figures.rss_mid_mb = m.stats.peakRssMb;
+  log(`(3) expansion of the ${TARGET.toLocaleString()}-user batch`);
+  const b = await expansion(BIG_BATCH, TARGET);
+  figures.expand_big_ms = b.ms;
+  figures.expand_big_events_per_s = b.rate;
+  figures.expand_big_events = b.events;
+  figures.rss_big_mb = b.stats.peakRssMb;
+  figures.rebalances_during_expand = b.rebalances;
+  figures.cpu_s_per_million_events = Number(((b.stats.cpuMs / 1000) * (1_000_000 / Math.max(1, b.events))).toFixed(1));
+  log(`  ${b.events} events in ${b.ms} ms: ${b.rate} events/s, peak RSS ${b.stats.peakRssMb} MB`);
+
+  log('(5) API latency and throughput');
+  await apiLatencyAndThroughput();
+  report();
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
