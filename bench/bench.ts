@@ -439,7 +439,7 @@ function report(): void {
       .map(([k, val]) => `${k} ${val}`)
       .join(', ');
   const docPath = path.join(root, 'docs/benchmarks.md');
-  let doc = '';
+  let doc: string;
   try {
     doc = readFileSync(docPath, 'utf8');
   } catch {
@@ -451,7 +451,7 @@ function report(): void {
   doc = re.test(doc) ? doc.replace(re, section) : `${doc.trimEnd()}\n\n${section}\n`;
   writeFileSync(docPath, doc);
   const jsonPath = path.join(root, 'docs/benchmarks.json');
-  let all: Record<string, unknown> = {};
+  let all: Record<string, unknown>;
   try {
     all = JSON.parse(readFileSync(jsonPath, 'utf8'));
   } catch {
