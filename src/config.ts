@@ -170,7 +170,7 @@ export function loadConfig(env: Env): Readonly<Settings> {
       scanConcurrency: r.int('SYNC_SCAN_CONCURRENCY', 4, 1, 256),
       indexProbeRows: r.int('SYNC_INDEX_PROBE_ROWS', 20000, 0, 10000000),
       // Table rows a scan reads in the time the index yields one batch row (docs/read-plan.md).
-      scanRowsPerIndexRow: r.int('SYNC_INDEX_COST_FACTOR', 16, 1, 100000000),
+      scanRowsPerIndexRow: r.int('SYNC_INDEX_COST_FACTOR', 8, 1, 100000000),
       produceBatchSize: r.int('SYNC_PRODUCE_BATCH', 1000, 1, 100000),
       produceMaxInFlight: r.int('SYNC_PRODUCE_IN_FLIGHT', 4, 1, 5),
       keyLookupConcurrency: r.int('SYNC_KEY_LOOKUP_CONCURRENCY', 64, 1, 1024),
