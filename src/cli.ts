@@ -137,7 +137,11 @@ async function commandBatch(settings: Settings, args: string[]): Promise<void> {
       { retriable: false, field: 'batch-id' },
     );
   }
-  const producer = createKafka(settings.kafka, log).producer({ idempotent: true, allowAutoTopicCreation: false, createPartitioner: javaCompatiblePartitioner });
+  const producer = createKafka(settings.kafka, log).producer({
+    idempotent: true,
+    allowAutoTopicCreation: false,
+    createPartitioner: javaCompatiblePartitioner,
+  });
   try {
     await producer.connect();
   } catch (err) {

@@ -125,7 +125,11 @@ export class EnrolmentSyncService {
     }
 
     if (options.api) {
-      this.apiProducer = this.kafka.producer({ idempotent: true, allowAutoTopicCreation: false, createPartitioner: javaCompatiblePartitioner });
+      this.apiProducer = this.kafka.producer({
+        idempotent: true,
+        allowAutoTopicCreation: false,
+        createPartitioner: javaCompatiblePartitioner,
+      });
       try {
         await this.apiProducer.connect();
       } catch (err) {

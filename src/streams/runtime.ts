@@ -72,7 +72,11 @@ export class StreamRuntime<I> {
       maxBytesPerPartition: 1024 * 1024,
       allowAutoTopicCreation: false,
     });
-    this.producer = kafka.producer({ idempotent: true, allowAutoTopicCreation: false, createPartitioner: javaCompatiblePartitioner });
+    this.producer = kafka.producer({
+      idempotent: true,
+      allowAutoTopicCreation: false,
+      createPartitioner: javaCompatiblePartitioner,
+    });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
       this.groupJoins++;
       const { memberId, memberAssignment } = event.payload;
