@@ -292,7 +292,7 @@ async function apiLatencyAndThroughput(): Promise<void> {
     SYNC_ENV: settings.env,
     CASSANDRA_KEYSPACE: keyspace,
     API_PORT: port,
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: 'info',
   });
   const arrivals = new Map<string, number>();
   const consumer = kafka.consumer({ groupId: `bench-latency-${randomUUID()}` });
@@ -306,12 +306,12 @@ async function apiLatencyAndThroughput(): Promise<void> {
       60000,
       'API',
     );
+    await waitFor(() => /joined consumer group/.test(output()), 60000, 'processor to join its group');
     await consumer.connect();
     await consumer.subscribe({ topics: [settings.topics.output], fromBeginning: true });
     await consumer.run({
       eachMessage: async ({ message }) => void arrivals.set(message.key?.toString() ?? '', Date.now()),
     });
-    await waitFor(() => /joined consumer group/.test(output()), 60000, 'processor group join');
     await new Promise((r) => setTimeout(r, 3000)); // let the watcher's own group settle
 
     const latencies: number[] = [];
@@ -395,7 +395,11 @@ function report(): void {
   f.ratio_expand_vs_min_kafkajs_read = Number(ratioB.toFixed(3));
   f.ratio_expand_vs_min_producerperf_read = Number(ratioA.toFixed(3));
   const rows: Array<[string, string, string]> = [
-    ['(1a) Kafka ProducerPerformance', `${f.producer_perf_records_per_s} records/s`, 'acks=all, idempotent, 390 B'],
+    [
+      '(1a) Kafka ProducerPerformance',
+      `${f.producer_perf_records_per_s} records/s`,
+      `acks=all, idempotent, ${f.event_bytes} B records`,
+    ],
     ['(1b) bare kafkajs', `${f.kafkajs_events_per_s} events/s`, 'JSON sync events, 1,000/send, 4 in flight'],
     [
       `(2) raw read, ${TARGET.toLocaleString()}-user batch`,
@@ -484,6 +488,7 @@ async function main(): Promise<void> {
   });
   try {
     const eventBytes = Buffer.byteLength(sampleEventJson(123456));
+    figures.event_bytes = eventBytes;
     const n = Math.min(TARGET, 500_000);
     log(`(1a) ProducerPerformance, ${n.toLocaleString()} records of ${eventBytes} B`);
     figures.producer_perf_records_per_s = producerPerformance(ceilingTopic, n, eventBytes);

@@ -43,6 +43,7 @@ export interface Settings {
     scanRanges: number;
     scanConcurrency: number;
     indexProbeRows: number;
+    indexProbeMs: number;
     scanRowsPerIndexRow: number;
     produceBatchSize: number;
     produceMaxInFlight: number;
@@ -168,7 +169,8 @@ export function loadConfig(env: Env): Readonly<Settings> {
       pageSize: r.int('SYNC_PAGE_SIZE', 5000, 10, 100000),
       scanRanges: r.int('SYNC_SCAN_RANGES', 64, 1, 65536),
       scanConcurrency: r.int('SYNC_SCAN_CONCURRENCY', 4, 1, 256),
-      indexProbeRows: r.int('SYNC_INDEX_PROBE_ROWS', 20000, 0, 10000000),
+      indexProbeRows: r.int('SYNC_INDEX_PROBE_ROWS', 5000, 0, 10000000),
+      indexProbeMs: r.int('SYNC_INDEX_PROBE_MS', 1000, 0, 600000),
       // Table rows a scan reads in the time the index yields one batch row (docs/read-plan.md).
       scanRowsPerIndexRow: r.int('SYNC_INDEX_COST_FACTOR', 8, 1, 100000000),
       produceBatchSize: r.int('SYNC_PRODUCE_BATCH', 1000, 1, 100000),

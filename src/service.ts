@@ -26,6 +26,7 @@ export function readerSettings(p: Settings['processor']) {
     scanRanges: p.scanRanges,
     scanConcurrency: p.scanConcurrency,
     indexProbeRows: p.indexProbeRows,
+    indexProbeMs: p.indexProbeMs,
     scanRowsPerIndexRow: p.scanRowsPerIndexRow,
     keyLookupConcurrency: p.keyLookupConcurrency,
   };
@@ -84,6 +85,8 @@ export class EnrolmentSyncService {
       log,
     );
     const registry = createRegistry(settings.registry.url);
+
+    await this.requireTopics(options);
 
     if (options.processor) {
       const type = syncEventAvroType();
@@ -167,6 +170,30 @@ export class EnrolmentSyncService {
       log.info({ url: this.url }, 'API listening');
     }
     this.ready = true;
+  }
+
+  /** A missing topic is a set-up problem with a known fix: say so, rather than a broker error. */
+  private async requireTopics(options: ServiceOptions): Promise<void> {
+    const { topics } = this.settings;
+    const needed = options.processor ? [topics.trigger, topics.output, topics.deadLetter] : [topics.trigger];
+    const admin = this.kafka.admin();
+    let existing: Set<string>;
+    try {
+      await admin.connect();
+      existing = new Set(await admin.listTopics());
+    } catch (err) {
+      throw translateKafkaError(err, `connecting to Kafka at ${this.settings.kafka.brokers.join(',')}`);
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+    const missing = needed.filter((t) => !existing.has(t));
+    if (missing.length > 0) {
+      throw new SyncError(
+        'SYNC_CONFIG',
+        `topic(s) ${missing.join(', ')} do not exist; create them with \`enrolment-sync migrate\` (or \`make migrate\`)`,
+        { retriable: false },
+      );
+    }
   }
 
   stop(): Promise<void> {

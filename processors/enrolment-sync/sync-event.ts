@@ -61,7 +61,7 @@ export function createSyncEventEncoder(
   if (format === 'json') {
     return (event) => {
       check(event);
-      return JSON.stringify(event);
+      return syncEventJson(event);
     };
   }
   if (!frame) throw new Error('the Avro format needs a registered schema id');
@@ -69,4 +69,32 @@ export function createSyncEventEncoder(
     check(event);
     return frame(type.toBuffer(event));
   };
+}
+
+const quoted = new Map<string, string>();
+/** JSON.stringify of a string, remembered for the few strings that repeat on every event. */
+function quoteRepeated(value: string): string {
+  let json = quoted.get(value);
+  if (json === undefined) {
+    json = JSON.stringify(value);
+    if (quoted.size < 256) quoted.set(value, json);
+  }
+  return json;
+}
+
+/**
+ * Exactly JSON.stringify(event), in the design's key order, written out by hand: the constant
+ * parts and the trigger's course and batch ids are quoted once, not once per event. Measured at
+ * 0.9 µs an event against 2.1 µs for JSON.stringify of the object (docs/benchmarks.md).
+ */
+export function syncEventJson(e: SyncEvent): string {
+  const q = JSON.stringify;
+  return (
+    `{"eid":${quoteRepeated(e.eid)},"ets":${q(e.ets)},"mid":${q(e.mid)},` +
+    `"actor":{"type":${quoteRepeated(e.actor.type)},"id":${quoteRepeated(e.actor.id)}},` +
+    `"context":{"pdata":{"ver":${quoteRepeated(e.context.pdata.ver)},"id":${quoteRepeated(e.context.pdata.id)}}},` +
+    `"object":{"type":${quoteRepeated(e.object.type)},"id":${q(e.object.id)}},` +
+    `"edata":{"action":${quoteRepeated(e.edata.action)},"iteration":${q(e.edata.iteration)},` +
+    `"batchId":${quoteRepeated(e.edata.batchId)},"userId":${q(e.edata.userId)},"courseId":${quoteRepeated(e.edata.courseId)}}}`
+  );
 }

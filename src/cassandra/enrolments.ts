@@ -19,6 +19,8 @@ export interface EnrolmentReadSettings {
   scanRanges: number;
   scanConcurrency: number;
   indexProbeRows: number;
+  /** The probe also stops after this long: an index slowed by fresh writes must not eat the budget. */
+  indexProbeMs: number;
   /**
    * How many table rows a token-range scan reads in the time the batch index returns one
    * matching row (measured: docs/read-plan.md). Decides between the two plans for big batches.
@@ -172,7 +174,7 @@ export class EnrolmentReader {
         report?.({ plan: 'index', reason: `batch finished within the index probe (${seen} rows)` });
         return;
       }
-      if (seen >= this.settings.indexProbeRows) break;
+      if (seen >= this.settings.indexProbeRows || Date.now() - probeStarted >= this.settings.indexProbeMs) break;
     }
 
     const covered = Math.max(ringFraction(lastToken), 1e-9);

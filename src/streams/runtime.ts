@@ -40,6 +40,8 @@ export interface ProcessedEvent {
   code?: string;
 }
 
+const COMMIT_INTERVAL_MS = 500;
+
 type Outcome = { outcome: 'done'; records: number } | { outcome: 'dead-lettered'; code: string };
 
 /**
@@ -164,6 +166,18 @@ export class StreamRuntime<I> {
         controller.abort(new Error(`heartbeat failed: ${messageOf(err)}`));
       }
     };
+    // Offsets of finished triggers are committed together: at the end of the fetched batch, or
+    // every COMMIT_INTERVAL_MS while a long batch runs. A commit per trigger would cost one broker
+    // round trip per API call under load; this costs at most one interval of redone triggers.
+    let uncommitted: string | undefined;
+    let lastCommit = Date.now();
+    const commit = async (): Promise<void> => {
+      if (uncommitted === undefined) return;
+      const offset = uncommitted;
+      uncommitted = undefined;
+      lastCommit = Date.now();
+      await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset }]);
+    };
     try {
       for (const kafkaMessage of batch.messages) {
         if (!isRunning() || isStale() || controller.signal.aborted) break;
@@ -191,9 +205,8 @@ export class StreamRuntime<I> {
           throw err;
         }
         resolveOffset(message.offset);
-        await this.consumer.commitOffsets([
-          { topic: batch.topic, partition: batch.partition, offset: (BigInt(message.offset) + 1n).toString() },
-        ]);
+        uncommitted = (BigInt(message.offset) + 1n).toString();
+        if (Date.now() - lastCommit >= COMMIT_INTERVAL_MS) await commit();
         await beat();
         const ms = Date.now() - started;
         this.metrics?.triggersProcessed.inc({ outcome: outcome.outcome });
@@ -207,6 +220,17 @@ export class StreamRuntime<I> {
           ms,
         } satisfies ProcessedEvent);
       }
+      try {
+        await commit();
+      } catch (err) {
+        // After a revoked partition the group refuses the commit: the next owner redoes those triggers.
+        if (!controller.signal.aborted) throw err;
+        this.log.warn({ err }, 'commit refused after the partition was given up');
+      }
+    } catch (err) {
+      // What finished before the failure is fully acknowledged: commit it if the group still lets us.
+      await commit().catch((e: unknown) => this.log.warn({ err: e }, 'could not commit finished triggers'));
+      throw err;
     } finally {
       this.inFlightControllers.delete(controller);
     }

@@ -1,6 +1,6 @@
 import avro from 'avsc';
 import { policyFor, shouldSync, toSyncRecords } from '../../../processors/enrolment-sync/expand';
-import { buildSyncEvent, createSyncEventEncoder } from '../../../processors/enrolment-sync/sync-event';
+import { buildSyncEvent, createSyncEventEncoder, syncEventJson } from '../../../processors/enrolment-sync/sync-event';
 import { parseTrigger } from '../../../processors/enrolment-sync/trigger';
 import { syncEventAvroType } from '../../../src/schemas';
 
@@ -67,5 +67,33 @@ describe('enrolment policy', () => {
     );
     expect(records.map((r) => r.key)).toEqual(['a', 'c']);
     expect(JSON.parse(records[1]!.value as string).object.id).toBe('batch_id_c');
+  });
+});
+
+describe('hand-written JSON', () => {
+  test('is exactly JSON.stringify of the event, for ids of every shape', () => {
+    const ids = [
+      'plain',
+      `o'brien "q"`,
+      'back\\slash',
+      'ünï-用户-🎓',
+      'tab\there',
+      'nl\nx',
+      '\u0000ctl',
+      '</script>',
+      ' ',
+    ];
+    for (const userId of ids) {
+      for (const batchId of ids) {
+        const event = buildSyncEvent(
+          `course ${batchId}`,
+          batchId,
+          userId,
+          1614838059898,
+          'c7ba0267-d1fe-4443-a819-b0e8c06a44c2',
+        );
+        expect(syncEventJson(event)).toBe(JSON.stringify(event));
+      }
+    }
   });
 });
