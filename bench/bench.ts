@@ -333,7 +333,7 @@ async function apiLatencyAndThroughput(): Promise<void> {
     log(`single-user sync: p50 ${figures.single_user_e2e_p50_ms} ms, p99 ${figures.single_user_e2e_p99_ms} ms`);
 
     let best = { rps: 0, p99: 0, connections: 0 };
-    for (const connections of [2, 4, 8, 16, 32]) {
+    for (const connections of [2, 4, 8, 16, 32, 64]) {
       let n = 0;
       const result = await autocannon({
         url,

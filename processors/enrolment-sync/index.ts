@@ -11,6 +11,9 @@ import { parseTrigger, type SyncTrigger } from './trigger';
 
 export const PROCESSOR_NAME = 'enrolment-sync';
 
+/** Triggers of up to this many users are expanded together with their neighbours (see the runtime). */
+export const SMALL_TRIGGER_USERS = 100;
+
 /** The reads the processor needs; src/cassandra/enrolments.ts provides them. */
 export interface EnrolmentSource {
   findByKeysInChunks(
@@ -49,6 +52,10 @@ export function createEnrolmentSyncProcessor(deps: EnrolmentSyncDeps): StreamPro
     async decode(message: InputMessage): Promise<SyncTrigger> {
       const value = await decodeJsonOrAvro(message.value, deps.registry, readerSchema);
       return parseTrigger(value, message);
+    },
+
+    isSmall(trigger: SyncTrigger): boolean {
+      return trigger.userIds !== null && trigger.userIds.length <= SMALL_TRIGGER_USERS;
     },
 
     describe(trigger: SyncTrigger): Record<string, unknown> {

@@ -41,6 +41,13 @@ export interface ProcessedEvent {
 }
 
 const COMMIT_INTERVAL_MS = 500;
+const MAX_WAVE = 64;
+
+interface WaveItem<I> {
+  message: InputMessage;
+  input: I | undefined;
+  small: boolean;
+}
 
 type Outcome = { outcome: 'done'; records: number } | { outcome: 'dead-lettered'; code: string };
 
@@ -178,47 +185,58 @@ export class StreamRuntime<I> {
       lastCommit = Date.now();
       await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset }]);
     };
+    const messages: InputMessage[] = batch.messages.map((m) => ({
+      topic: batch.topic,
+      partition: batch.partition,
+      offset: m.offset,
+      timestamp: m.timestamp,
+      key: m.key,
+      value: m.value,
+      headers: m.headers ?? {},
+    }));
     try {
-      for (const kafkaMessage of batch.messages) {
+      let next = 0;
+      while (next < messages.length) {
         if (!isRunning() || isStale() || controller.signal.aborted) break;
-        const message: InputMessage = {
-          topic: batch.topic,
-          partition: batch.partition,
-          offset: kafkaMessage.offset,
-          timestamp: kafkaMessage.timestamp,
-          key: kafkaMessage.key,
-          value: kafkaMessage.value,
-          headers: kafkaMessage.headers ?? {},
-        };
         const started = Date.now();
-        let outcome: Outcome;
+        const wave = await this.takeWave(messages, next);
+        let outcomes: Outcome[];
         try {
-          outcome = await this.handle(message, controller.signal, beat);
+          const first = wave[0] as WaveItem<I>;
+          outcomes =
+            wave.length === 1 && !first.small
+              ? [await this.handle(first.message, controller.signal, beat, first.input)]
+              : await this.handleWave(wave, controller.signal, beat);
         } catch (err) {
           if (controller.signal.aborted) {
             this.log.info(
-              { topic: message.topic, partition: message.partition, offset: message.offset, reason: messageOf(err) },
+              { partition: batch.partition, offset: wave[0]?.message.offset, reason: messageOf(err) },
               'trigger abandoned uncommitted; it will be processed again',
             );
             break;
           }
           throw err;
         }
-        resolveOffset(message.offset);
-        uncommitted = (BigInt(message.offset) + 1n).toString();
+        next += wave.length;
+        const last = wave[wave.length - 1] as WaveItem<I>;
+        resolveOffset(last.message.offset);
+        uncommitted = (BigInt(last.message.offset) + 1n).toString();
         if (Date.now() - lastCommit >= COMMIT_INTERVAL_MS) await commit();
         await beat();
         const ms = Date.now() - started;
-        this.metrics?.triggersProcessed.inc({ outcome: outcome.outcome });
-        this.events.emit('processed', {
-          topic: message.topic,
-          partition: message.partition,
-          offset: message.offset,
-          outcome: outcome.outcome,
-          records: outcome.outcome === 'done' ? outcome.records : 0,
-          code: outcome.outcome === 'dead-lettered' ? outcome.code : undefined,
-          ms,
-        } satisfies ProcessedEvent);
+        wave.forEach(({ message }, i) => {
+          const outcome = outcomes[i] as Outcome;
+          this.metrics?.triggersProcessed.inc({ outcome: outcome.outcome });
+          this.events.emit('processed', {
+            topic: message.topic,
+            partition: message.partition,
+            offset: message.offset,
+            outcome: outcome.outcome,
+            records: outcome.outcome === 'done' ? outcome.records : 0,
+            code: outcome.outcome === 'dead-lettered' ? outcome.code : undefined,
+            ms,
+          } satisfies ProcessedEvent);
+        });
       }
       try {
         await commit();
@@ -236,9 +254,105 @@ export class StreamRuntime<I> {
     }
   }
 
-  private async handle(message: InputMessage, signal: AbortSignal, beat: () => Promise<void>): Promise<Outcome> {
+  /**
+   * Consecutive small inputs (one user, a short list) are taken together, up to MAX_WAVE: they
+   * are expanded concurrently and their records share produce requests, so a burst of API calls
+   * costs a few broker round trips instead of one each. Anything else is taken alone.
+   */
+  private async takeWave(messages: InputMessage[], from: number): Promise<WaveItem<I>[]> {
+    const wave: WaveItem<I>[] = [];
+    for (let j = from; j < messages.length && wave.length < MAX_WAVE; j++) {
+      const message = messages[j] as InputMessage;
+      let input: I | undefined;
+      try {
+        input = await this.processor.decode(message);
+      } catch {
+        input = undefined; // handled alone, where decoding is retried or dead-lettered
+      }
+      const small = input !== undefined && (this.processor.isSmall?.(input) ?? false);
+      if (!small) {
+        if (wave.length === 0) wave.push({ message, input, small: false });
+        break;
+      }
+      wave.push({ message, input, small: true });
+    }
+    return wave;
+  }
+
+  private async handleWave(wave: WaveItem<I>[], signal: AbortSignal, beat: () => Promise<void>): Promise<Outcome[]> {
+    const started = Date.now();
+    const outcomes = await retry(
+      async () => {
+        const sender = this.newSender();
+        try {
+          const result = await Promise.all(
+            wave.map(async ({ message, input }): Promise<Outcome> => {
+              try {
+                const records = await retry(() => this.expandInto(input as I, message, signal, sender), {
+                  ...this.settings.retry,
+                  signal,
+                  onRetry: (err) => {
+                    // A failed produce belongs to the whole wave: leave it to the outer retry.
+                    if (sender.failed) throw err;
+                  },
+                });
+                return { outcome: 'done', records };
+              } catch (err) {
+                if (signal.aborted || sender.failed) throw err;
+                await this.deadLetter(message, err);
+                return { outcome: 'dead-lettered', code: errorCodeOf(err) };
+              }
+            }),
+          );
+          await sender.flush();
+          return result;
+        } catch (err) {
+          await sender.settle();
+          throw err;
+        }
+      },
+      { ...this.settings.retry, signal, onRetry: () => beat() },
+    );
+    const records = outcomes.reduce((n, o) => n + (o.outcome === 'done' ? o.records : 0), 0);
+    this.metrics?.syncEventsProduced.inc({ source: 'wave' }, records);
+    this.log.info({ triggers: wave.length, records, ms: Date.now() - started }, 'small triggers expanded');
+    return outcomes;
+  }
+
+  private async expandInto(
+    input: I,
+    message: InputMessage,
+    signal: AbortSignal,
+    sender: WindowedSender,
+  ): Promise<number> {
+    let records = 0;
+    const log = this.log.child(this.processor.describe(input));
+    for await (const chunk of this.processor.process(input, { log, signal, message })) {
+      await sender.add(chunk);
+      records += chunk.length;
+      if (signal.aborted) throw signal.reason;
+    }
+    log.debug({ records }, 'trigger expanded');
+    return records;
+  }
+
+  private newSender(): WindowedSender {
+    return new WindowedSender(
+      this.producer,
+      this.settings.outputTopic,
+      this.settings.produceBatchSize,
+      this.settings.produceMaxInFlight,
+    );
+  }
+
+  private async handle(
+    message: InputMessage,
+    signal: AbortSignal,
+    beat: () => Promise<void>,
+    decoded?: I,
+  ): Promise<Outcome> {
     try {
-      const records = await retry(() => this.processOnce(message, signal, beat), {
+      const records = await retry(() => this.processOnce(message, signal, beat, decoded), {
         ...this.settings.retry,
         signal,
         onRetry: async (err, attempt, delayMs) => {
@@ -259,16 +373,16 @@ export class StreamRuntime<I> {
     }
   }
 
-  private async processOnce(message: InputMessage, signal: AbortSignal, beat: () => Promise<void>): Promise<number> {
-    const input = await this.processor.decode(message);
+  private async processOnce(
+    message: InputMessage,
+    signal: AbortSignal,
+    beat: () => Promise<void>,
+    decoded?: I,
+  ): Promise<number> {
+    const input = decoded ?? (await this.processor.decode(message));
     const fields = this.processor.describe(input);
     const log = this.log.child(fields);
-    const sender = new WindowedSender(
-      this.producer,
-      this.settings.outputTopic,
-      this.settings.produceBatchSize,
-      this.settings.produceMaxInFlight,
-    );
+    const sender = this.newSender();
     const started = Date.now();
     try {
       for await (const chunk of this.processor.process(input, { log, signal, message })) {
@@ -360,6 +474,10 @@ export class WindowedSender {
     this.inFlight.push(sent);
     if (this.inFlight.length >= this.maxInFlight) await this.inFlight.shift();
     this.throwIfFailed();
+  }
+
+  get failed(): boolean {
+    return this.failure !== undefined;
   }
 
   private throwIfFailed(): void {

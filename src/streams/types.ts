@@ -38,6 +38,11 @@ export interface StreamProcessor<I> {
   /** Throws a non-retriable error for poison input (it goes to the dead-letter topic). */
   decode(message: InputMessage): Promise<I>;
   process(input: I, ctx: ProcessContext): AsyncIterable<OutputRecord[]>;
+  /**
+   * Inputs that expand to a handful of records (one user, a short list). The runtime expands
+   * consecutive small inputs together and lets their records share produce requests.
+   */
+  isSmall?(input: I): boolean;
   /** Log fields naming this input. */
   describe(input: I): Record<string, unknown>;
 }

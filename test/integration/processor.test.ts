@@ -134,6 +134,47 @@ describe('processor: triggers from upstream, poison input, ids of every shape', 
   });
 });
 
+describe('processor: a burst of single-user triggers', () => {
+  test('300 triggers sent at once each yield exactly their one event (expanded together, nothing lost or doubled)', async () => {
+    const ctx = await createTestContext({ TOPIC_PARTITIONS: '2' });
+    const users = Array.from({ length: 300 }, (_, i) => `burst-${i}`);
+    await seed(ctx, [
+      ...users.map((u) => enrolment(u, COURSE, BATCH)),
+      enrolment('inactive', COURSE, BATCH, { active: false }),
+    ]);
+    const producer = ctx.kafka.producer();
+    await producer.connect();
+    // Sent before the processor starts, so they sit in the topic and arrive in large fetches.
+    await producer.send({
+      topic: ctx.settings.topics.trigger,
+      acks: -1,
+      messages: [
+        ...users.map((u) => ({ key: u, value: JSON.stringify({ courseId: COURSE, batchId: BATCH, userIds: [u] }) })),
+        { key: 'x', value: JSON.stringify({ courseId: COURSE, batchId: BATCH, userIds: ['inactive', 'ghost'] }) },
+        { key: 'y', value: 'not json at all' },
+      ],
+    });
+    const service = await startService(ctx, { api: false, processor: true });
+    try {
+      const out = await readTopic(ctx.kafka, ctx.settings.topics.output, {
+        until: (r) => r.length >= users.length,
+        settleMs: 1500,
+      });
+      const keys = out.map((r) => r.key as string).sort();
+      expect(keys).toEqual([...users].sort());
+      const dead = await readTopic(ctx.kafka, ctx.settings.topics.deadLetter, {
+        until: (r) => r.length >= 1,
+        settleMs: 300,
+      });
+      expect(dead.map((d) => d.value.toString())).toEqual(['not json at all']);
+    } finally {
+      await producer.disconnect();
+      await service.stop();
+      await ctx.cleanup();
+    }
+  });
+});
+
 describe('processor: whole batch among many other rows', () => {
   const TARGET_USERS = 10_000;
   const OTHER_ROWS = 100_000;
