@@ -18,7 +18,6 @@ import { insertCourseBatch, insertEnrolments, type SeedEnrolment } from '../src/
 import { loadConfig, type Settings } from '../src/config';
 import { ensureTopics, topicSpecs } from '../src/kafka/topics';
 import { applyCassandraSchema, DEFAULT_REPLICATION } from '../src/migrate';
-import { readerSettings } from '../src/service';
 import { buildSyncEvent } from '../processors/enrolment-sync/sync-event';
 
 const root = path.resolve(__dirname, '../..');
@@ -154,7 +153,7 @@ async function rawRead(batchId: string): Promise<{ rows: number; ms: number; rat
   const settings = benchSettings();
   const cassandra = createCassandra(settings.cassandra);
   await cassandra.connect();
-  const reader = new EnrolmentReader(cassandra, keyspace, readerSettings(settings.processor));
+  const reader = new EnrolmentReader(cassandra, keyspace, settings.processor);
   let rows = 0;
   let plan = '';
   const started = Date.now();
@@ -198,6 +197,15 @@ async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: numbe
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Stops a child started by startChild and removes the topics of its run. */
+async function stopChildAndTopics(child: ChildProcess, admin: Admin, settings: Settings): Promise<void> {
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  const { trigger, output, deadLetter } = settings.topics;
+  await admin.deleteTopics({ topics: [trigger, output, deadLetter] }).catch(() => undefined);
+  await admin.disconnect();
 }
 
 async function endOffsetSum(admin: Admin, topic: string): Promise<number> {
@@ -267,12 +275,7 @@ async function expansion(
       events,
     };
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
-    await admin
-      .deleteTopics({ topics: [settings.topics.trigger, settings.topics.output, settings.topics.deadLetter] })
-      .catch(() => undefined);
-    await admin.disconnect();
+    await stopChildAndTopics(child, admin, settings);
   }
 }
 
@@ -361,12 +364,7 @@ async function apiLatencyAndThroughput(): Promise<void> {
     figures.api_connections_at_best = best.connections;
   } finally {
     await consumer.disconnect().catch(() => undefined);
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
-    await admin
-      .deleteTopics({ topics: [settings.topics.trigger, settings.topics.output, settings.topics.deadLetter] })
-      .catch(() => undefined);
-    await admin.disconnect();
+    await stopChildAndTopics(child, admin, settings);
   }
 }
 

@@ -12,7 +12,6 @@ import { createTriggerPublisher } from './kafka/trigger-publisher';
 import { exitOnError, runService } from './main';
 import { DEFAULT_REPLICATION, migrate } from './migrate';
 import { createLogger } from './observability/logger';
-import { readerSettings } from './service';
 import { MAX_ID_LENGTH } from '../processors/enrolment-sync/trigger';
 
 const USAGE = `usage: enrolment-sync <command> [options]
@@ -125,10 +124,7 @@ async function commandBatch(settings: Settings, args: string[]): Promise<void> {
   const batchId = requiredId(flags, 'batch-id');
   const log = createLogger('warn');
   const exists = await withCassandra(settings, (client) =>
-    new EnrolmentReader(client, settings.cassandra.keyspace, readerSettings(settings.processor)).batchExists(
-      courseId,
-      batchId,
-    ),
+    new EnrolmentReader(client, settings.cassandra.keyspace, settings.processor).batchExists(courseId, batchId),
   );
   if (!exists) {
     throw new SyncError(

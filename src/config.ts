@@ -43,7 +43,12 @@ export interface Settings {
     scanRanges: number;
     scanConcurrency: number;
     indexProbeRows: number;
+    /** The index probe also stops after this long: an index slowed by fresh writes must not eat the budget. */
     indexProbeMs: number;
+    /**
+     * How many table rows a token-range scan reads in the time the batch index returns one
+     * matching row (measured: docs/read-plan.md). Decides between the two plans for big batches.
+     */
     scanRowsPerIndexRow: number;
     produceBatchSize: number;
     produceMaxInFlight: number;

@@ -19,19 +19,6 @@ import { SyncError } from './errors';
 import { StreamRuntime } from './streams/runtime';
 import type { SyncTrigger } from '../processors/enrolment-sync/trigger';
 
-export function readerSettings(p: Settings['processor']) {
-  return {
-    readPlan: p.readPlan,
-    pageSize: p.pageSize,
-    scanRanges: p.scanRanges,
-    scanConcurrency: p.scanConcurrency,
-    indexProbeRows: p.indexProbeRows,
-    indexProbeMs: p.indexProbeMs,
-    scanRowsPerIndexRow: p.scanRowsPerIndexRow,
-    keyLookupConcurrency: p.keyLookupConcurrency,
-  };
-}
-
 export interface ServiceOptions {
   api: boolean;
   processor: boolean;
@@ -78,12 +65,7 @@ export class EnrolmentSyncService {
     } catch (err) {
       throw translateCassandraError(err, `connecting to Cassandra at ${settings.cassandra.contactPoints.join(',')}`);
     }
-    const reader = new EnrolmentReader(
-      this.cassandra,
-      settings.cassandra.keyspace,
-      readerSettings(settings.processor),
-      log,
-    );
+    const reader = new EnrolmentReader(this.cassandra, settings.cassandra.keyspace, settings.processor, log);
     const registry = createRegistry(settings.registry.url);
 
     await this.requireTopics(options);

@@ -1,5 +1,5 @@
 import { types, type Client } from 'cassandra-driver';
-import type { ReadPlan } from '../config';
+import type { Settings } from '../config';
 import { SyncError } from '../errors';
 import type { Logger } from '../observability/logger';
 import { mapConcurrent, mergeBounded, throwIfAborted } from '../util/async';
@@ -13,21 +13,18 @@ export interface EnrolmentRow {
   status: number | null;
 }
 
-export interface EnrolmentReadSettings {
-  readPlan: ReadPlan;
-  pageSize: number;
-  scanRanges: number;
-  scanConcurrency: number;
-  indexProbeRows: number;
-  /** The probe also stops after this long: an index slowed by fresh writes must not eat the budget. */
-  indexProbeMs: number;
-  /**
-   * How many table rows a token-range scan reads in the time the batch index returns one
-   * matching row (measured: docs/read-plan.md). Decides between the two plans for big batches.
-   */
-  scanRowsPerIndexRow: number;
-  keyLookupConcurrency: number;
-}
+/** The processor settings that shape reads (config.ts documents each one). */
+export type EnrolmentReadSettings = Pick<
+  Settings['processor'],
+  | 'readPlan'
+  | 'pageSize'
+  | 'scanRanges'
+  | 'scanConcurrency'
+  | 'indexProbeRows'
+  | 'indexProbeMs'
+  | 'scanRowsPerIndexRow'
+  | 'keyLookupConcurrency'
+>;
 
 export interface BatchReadReport {
   plan: 'index' | 'scan' | 'index+scan' | 'index+index';
@@ -35,6 +32,8 @@ export interface BatchReadReport {
 }
 
 const DENSITY_SAMPLE_PARTS = 4096;
+
+type Pager = (range: TokenRange, pageState: string | undefined) => Promise<types.ResultSet>;
 
 /**
  * Reads of sunbird_courses.user_enrolments. The table is partitioned by user, so a whole batch
@@ -139,12 +138,12 @@ export class EnrolmentReader {
         });
       }
       report?.({ plan: 'scan', reason: plan === 'scan' ? 'configured' : 'no index on batchid' });
-      yield* this.scanRanges(courseId, batchId, { start: MIN_TOKEN, end: MAX_TOKEN }, signal);
+      yield* this.parallelRanges({ start: MIN_TOKEN, end: MAX_TOKEN }, signal, this.scanPager(courseId, batchId));
       return;
     }
     if (plan === 'index') {
       report?.({ plan: 'index', reason: 'configured' });
-      yield* this.indexRanges(courseId, batchId, { start: MIN_TOKEN, end: MAX_TOKEN }, signal);
+      yield* this.parallelRanges({ start: MIN_TOKEN, end: MAX_TOKEN }, signal, this.indexPager(courseId, batchId));
       return;
     }
 
@@ -188,38 +187,23 @@ export class EnrolmentReader {
     report?.({ plan: useScan ? 'index+scan' : 'index+index', reason });
     this.log?.info({ courseId, batchId, plan: useScan ? 'scan' : 'index', reason }, 'read plan chosen');
     const skip = usersAtLastToken;
-    const rows = useScan
-      ? this.scanRanges(courseId, batchId, rest, signal)
-      : this.indexRanges(courseId, batchId, rest, signal);
+    const pager = useScan ? this.scanPager(courseId, batchId) : this.indexPager(courseId, batchId);
+    const rows = this.parallelRanges(rest, signal, pager);
     for await (const page of rows) {
       // The first range restarts at the probe's last token, whose users were already read.
       yield skip.size > 0 ? page.filter((r) => !skip.has(r.userId)) : page;
     }
   }
 
-  private indexRanges(
-    courseId: string,
-    batchId: string,
-    range: TokenRange,
-    signal: AbortSignal,
-  ): AsyncGenerator<EnrolmentRow[]> {
-    return this.parallelRanges(range, signal, (r, state) => this.indexPage(courseId, batchId, r, state));
+  private indexPager(courseId: string, batchId: string): Pager {
+    return (range, pageState) => this.indexPage(courseId, batchId, range, pageState);
   }
 
-  private scanRanges(
-    courseId: string,
-    batchId: string,
-    range: TokenRange,
-    signal: AbortSignal,
-  ): AsyncGenerator<EnrolmentRow[]> {
-    return this.parallelRanges(range, signal, (r, state) => this.scanPage(courseId, batchId, r, state));
+  private scanPager(courseId: string, batchId: string): Pager {
+    return (range, pageState) => this.scanPage(courseId, batchId, range, pageState);
   }
 
-  private parallelRanges(
-    range: TokenRange,
-    signal: AbortSignal,
-    fetchPage: (r: TokenRange, pageState: string | undefined) => Promise<types.ResultSet>,
-  ): AsyncGenerator<EnrolmentRow[]> {
+  private parallelRanges(range: TokenRange, signal: AbortSignal, fetchPage: Pager): AsyncGenerator<EnrolmentRow[]> {
     const sources = splitRange(range, this.settings.scanRanges).map(
       (r) =>
         async function* () {
