@@ -395,7 +395,18 @@ export class StreamRuntime<I> {
       await sender.settle();
       throw err;
     }
-    log.info({ records: sender.acknowledged, ms: Date.now() - started }, 'trigger expanded');
+    const memory = process.memoryUsage();
+    log.info(
+      {
+        records: sender.acknowledged,
+        ms: Date.now() - started,
+        rssMb: Math.round(memory.rss / 2 ** 20),
+        heapUsedMb: Math.round(memory.heapUsed / 2 ** 20),
+        heapTotalMb: Math.round(memory.heapTotal / 2 ** 20),
+        externalMb: Math.round(memory.external / 2 ** 20),
+      },
+      'trigger expanded',
+    );
     this.metrics?.syncEventsProduced.inc({ source: String(fields.source ?? 'unknown') }, sender.acknowledged);
     return sender.acknowledged;
   }
