@@ -32,7 +32,10 @@ export async function runService(options: ServiceOptions, env: NodeJS.ProcessEnv
     `enrolment-sync running: ${parts.filter(Boolean).join('; ')} → ${settings.topics.output}. Ctrl-C stops.`,
   );
   if (options.api) {
-    console.error(`Try: curl -X PATCH ${service.url}/v1/content/state/update -H 'Content-Type: application/json' ...`);
+    console.error(
+      `Try (after \`make seed\`): curl -s -X PATCH ${service.url}/v1/content/state/update -H 'Content-Type: application/json' ` +
+        `-d '{"request":{"userId":"user-000001","batchId":"demo_batch_1","courseId":"do_demo_course"}}'`,
+    );
   }
 }
 
