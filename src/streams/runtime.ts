@@ -288,7 +288,13 @@ export class StreamRuntime<I> {
           const result = await Promise.all(
             wave.map(async ({ message, input }): Promise<Outcome> => {
               try {
-                const records = await retry(() => this.expandInto(input as I, message, signal, sender), {
+                const log = this.log.child(this.processor.describe(input as I));
+                const expand = async (): Promise<number> => {
+                  const records = await this.expandInto(input as I, message, signal, sender, log);
+                  log.debug({ records }, 'trigger expanded');
+                  return records;
+                };
+                const records = await retry(expand, {
                   ...this.settings.retry,
                   signal,
                   onRetry: (err) => {
@@ -319,20 +325,25 @@ export class StreamRuntime<I> {
     return outcomes;
   }
 
+  /**
+   * Feeds one input's chunks into `sender`, one chunk at a time (the sender's window is the
+   * backpressure), calling `afterChunk` between chunks. Returns how many records it added.
+   */
   private async expandInto(
     input: I,
     message: InputMessage,
     signal: AbortSignal,
     sender: WindowedSender,
+    log: Logger,
+    afterChunk?: () => Promise<void>,
   ): Promise<number> {
     let records = 0;
-    const log = this.log.child(this.processor.describe(input));
     for await (const chunk of this.processor.process(input, { log, signal, message })) {
       await sender.add(chunk);
       records += chunk.length;
+      await afterChunk?.();
       if (signal.aborted) throw signal.reason;
     }
-    log.debug({ records }, 'trigger expanded');
     return records;
   }
 
@@ -385,11 +396,7 @@ export class StreamRuntime<I> {
     const sender = this.newSender();
     const started = Date.now();
     try {
-      for await (const chunk of this.processor.process(input, { log, signal, message })) {
-        await sender.add(chunk);
-        await beat();
-        if (signal.aborted) throw signal.reason;
-      }
+      await this.expandInto(input, message, signal, sender, log, beat);
       await sender.flush();
     } catch (err) {
       await sender.settle();
