@@ -157,8 +157,8 @@ async function rawRead(batchId: string): Promise<{ rows: number; ms: number; rat
   let rows = 0;
   let plan = '';
   const started = Date.now();
-  for await (const page of reader.readBatch(COURSE, batchId, new AbortController().signal, (r) => (plan = r.plan)))
-    rows += page.length;
+  const pages = reader.readBatch(COURSE, batchId, new AbortController().signal, { report: (r) => (plan = r.plan) });
+  for await (const page of pages) rows += page.rows.length;
   const ms = Date.now() - started;
   await cassandra.shutdown();
   return { rows, ms, rate: Math.round(rows / (ms / 1000)), plan };

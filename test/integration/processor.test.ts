@@ -218,9 +218,8 @@ describe('processor: whole batch among many other rows', () => {
     const reader = new EnrolmentReader(ctx.cassandra, settings.cassandra.keyspace, settings.processor);
     const reports: BatchReadReport[] = [];
     const seen: string[] = [];
-    for await (const page of reader.readBatch(COURSE, BATCH, new AbortController().signal, (r) => reports.push(r))) {
-      seen.push(...page.map((r) => r.userId));
-    }
+    const pages = reader.readBatch(COURSE, BATCH, new AbortController().signal, { report: (r) => reports.push(r) });
+    for await (const page of pages) seen.push(...page.rows.map((r) => r.userId));
     expect(reports.map((r) => r.plan)).toEqual([plan]);
     expect(seen).toHaveLength(TARGET_USERS);
     expect(new Set(seen).size).toBe(TARGET_USERS);
