@@ -5,7 +5,7 @@ SHELL := /bin/bash
 ENV ?= local
 export ENV
 
-.PHONY: help install build build-if-needed services services-down services-status migrate run seed watch test test-unit test-integration lint bench clean
+.PHONY: help install build build-if-needed services services-down services-status migrate run seed watch test test-unit test-integration test-faults lint bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -56,10 +56,32 @@ test-unit: install ## unit tests (no servers)
 test-integration: services ## integration and end-to-end tests against the real servers
 	npx jest --selectProjects integration
 
-test: install lint services ## everything CI runs: install, lint, start servers, unit + integration tests
-	@mkdir -p .run
-	npx jest --json --outputFile=.run/jest-results.json; status=$$?; \
-	node -e 'const r=require("./.run/jest-results.json"); console.log(`$${r.numPassedTests} passed, $${r.numFailedTests} failed`)'; \
+# The fault tests (test/faults) run the built CLI in child processes, one file at a time; the
+# faults-servers project stops and starts Kafka and Cassandra, so it runs last and alone.
+FAULT_RUNS = \
+	npx jest --selectProjects faults --runInBand --json --outputFile=.run/jest-faults.json || status=1; \
+	npx jest --selectProjects faults-servers --runInBand --json --outputFile=.run/jest-faults-servers.json || status=1;
+
+# One closing line for every jest run above: "N passed, M failed" (a run that left no results counts as failed).
+JEST_SUMMARY = node -e 'let p = 0, f = 0; const lost = []; \
+	for (const file of process.argv.slice(1)) { \
+	  try { const r = require(require("path").resolve(file)); p += r.numPassedTests; f += r.numFailedTests; } \
+	  catch { lost.push(file); } } \
+	console.log(`$${p} passed, $${f} failed` + (lost.length ? ` (no results from $${lost.join(", ")})` : ""))'
+
+test: install lint services ## everything CI runs: install, lint, start servers, unit + integration tests, then the fault tests
+	@mkdir -p .run; rm -f .run/jest-results.json .run/jest-faults.json .run/jest-faults-servers.json
+	status=0; \
+	npx jest --selectProjects unit integration --json --outputFile=.run/jest-results.json || status=1; \
+	$(FAULT_RUNS) \
+	$(JEST_SUMMARY) .run/jest-results.json .run/jest-faults.json .run/jest-faults-servers.json; \
+	exit $$status
+
+test-faults: install services ## fault tests: kill -9, failover, SIGTERM, sparse scan, fatal config, poison input; then Kafka and Cassandra outages (stops those servers)
+	@mkdir -p .run; rm -f .run/jest-faults.json .run/jest-faults-servers.json
+	status=0; \
+	$(FAULT_RUNS) \
+	$(JEST_SUMMARY) .run/jest-faults.json .run/jest-faults-servers.json; \
 	exit $$status
 
 bench: build ## benchmarks; figures go to docs/benchmarks.md and docs/benchmarks.json
