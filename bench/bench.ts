@@ -203,8 +203,8 @@ async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: numbe
 async function stopChildAndTopics(child: ChildProcess, admin: Admin, settings: Settings): Promise<void> {
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
-  const { trigger, output, deadLetter } = settings.topics;
-  await admin.deleteTopics({ topics: [trigger, output, deadLetter] }).catch(() => undefined);
+  const { trigger, output, deadLetter, checkpoints } = settings.topics;
+  await admin.deleteTopics({ topics: [trigger, output, deadLetter, checkpoints] }).catch(() => undefined);
   await admin.disconnect();
 }
 
@@ -218,16 +218,34 @@ async function endOffsetSum(admin: Admin, topic: string): Promise<number> {
  * the trigger's acknowledgement to the processor's commit of its offset, which it makes only
  * after every event is acknowledged.
  */
+interface ExpansionResult {
+  ms: number;
+  rate: number;
+  stats: ProcStats;
+  rebalances: number;
+  events: number;
+  transactions: number;
+}
+
 async function expansion(
   batchId: string,
   users: number,
-): Promise<{ ms: number; rate: number; stats: ProcStats; rebalances: number; events: number }> {
+  guarantee: 'exactly_once' | 'at_least_once' = 'exactly_once',
+  extraEnv: Record<string, string> = {},
+): Promise<ExpansionResult> {
   const settings = benchSettings({ LOG_LEVEL: 'info' });
   const kafka = new Kafka({ brokers: settings.kafka.brokers, logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
   await ensureTopics(admin, topicSpecs(settings.topics));
-  const env = { SYNC_ENV: settings.env, CASSANDRA_KEYSPACE: keyspace, LOG_LEVEL: 'info' };
+  const env = {
+    SYNC_ENV: settings.env,
+    CASSANDRA_KEYSPACE: keyspace,
+    LOG_LEVEL: 'info',
+    SYNC_PROCESSING_GUARANTEE: guarantee,
+    PROCESSOR_PORT: '0',
+    ...extraEnv,
+  };
   const { child, output } = startChild(['processor'], env);
   try {
     await waitFor(() => /joined consumer group/.test(output()), 60000, 'processor to join its group');
@@ -265,7 +283,17 @@ async function expansion(
     );
     const ms = Date.now() - started;
     const stats = procStats(child.pid as number);
-    const events = await endOffsetSum(admin, settings.topics.output);
+    // Under exactly-once the log's end offsets also count transaction markers: take the count the
+    // processor reports for the trigger, and check it against what the batch holds.
+    const expanded = /"records":(\d+)[^\n]*"msg":"trigger expanded"/.exec(output());
+    const events = Number(expanded?.[1] ?? NaN);
+    if (events !== users) throw new Error(`expected ${users} events for ${batchId}, the processor reports ${events}`);
+    const healthUrl = /"url":"(http:[^"]+)"[^\n]*"msg":"health endpoints listening"/.exec(output())?.[1];
+    const metrics = healthUrl ? await (await fetch(`${healthUrl}/metrics`)).text() : '';
+    const transactions = [...metrics.matchAll(/^sync_transactions_committed_total\{[^}]*\} (\d+)/gm)].reduce(
+      (n, m) => n + Number(m[1]),
+      0,
+    );
     const joins = (output().match(/joined consumer group/g) ?? []).length;
     return {
       ms,
@@ -273,6 +301,7 @@ async function expansion(
       stats: { ...stats, cpuMs: stats.cpuMs - cpuBefore },
       rebalances: joins - 1,
       events,
+      transactions,
     };
   } finally {
     await stopChildAndTopics(child, admin, settings);
@@ -424,6 +453,21 @@ function report(): void {
       `${f.api_rps_at_p99_le_50ms} req/s`,
       `p99 ${f.api_p99_ms_at_best} ms, ${f.api_connections_at_best} connections`,
     ],
+    [
+      `(3) expansion, ${TARGET.toLocaleString()} users, at least once`,
+      `${f.expand_big_alo_events_per_s} events/s`,
+      `${f.expand_big_alo_ms} ms; (3) above is exactly once`,
+    ],
+    [
+      '(3) exactly once ÷ at least once',
+      `${f.ratio_eos_vs_alo}`,
+      `target ≥ 0.9; ${f.txn_max_records} events per transaction, ${f.eos_transactions_per_s} transactions/s`,
+    ],
+    [
+      '(3) exactly once, 1,000 / 50,000 events per transaction',
+      `${f.expand_big_eos_txn_1000_events_per_s} / ${f.expand_big_eos_txn_50000_events_per_s} events/s`,
+      'the default in between; a transaction holds back read_committed readers while open',
+    ],
     ['(6) rebalances during (3)', `${f.rebalances_during_expand}`, ''],
     ['(7) processor CPU per 1,000,000 events', `${f.cpu_s_per_million_events} s`, 'user + system'],
     ['(3) ÷ min((1b), (2))', `${ratioB.toFixed(2)}`, 'target ≥ 0.8'],
@@ -525,7 +569,23 @@ async function main(): Promise<void> {
   figures.rss_big_mb = b.stats.peakRssMb;
   figures.rebalances_during_expand = b.rebalances;
   figures.cpu_s_per_million_events = Number(((b.stats.cpuMs / 1000) * (1_000_000 / Math.max(1, b.events))).toFixed(1));
-  log(`  ${b.events} events in ${b.ms} ms: ${b.rate} events/s, peak RSS ${b.stats.peakRssMb} MB`);
+  figures.eos_transactions = b.transactions;
+  figures.eos_transactions_per_s = Number((b.transactions / (b.ms / 1000)).toFixed(1));
+  figures.txn_max_records = benchSettings().processor.txnMaxRecords;
+  log(
+    `  ${b.events} events in ${b.ms} ms: ${b.rate} events/s, ${b.transactions} transactions, peak RSS ${b.stats.peakRssMb} MB`,
+  );
+  log(`(3) expansion of the ${TARGET.toLocaleString()}-user batch, at least once`);
+  const alo = await expansion(BIG_BATCH, TARGET, 'at_least_once');
+  figures.expand_big_alo_ms = alo.ms;
+  figures.expand_big_alo_events_per_s = alo.rate;
+  figures.cpu_s_per_million_events_alo = Number(
+    ((alo.stats.cpuMs / 1000) * (1_000_000 / Math.max(1, alo.events))).toFixed(1),
+  );
+  figures.ratio_eos_vs_alo = Number((b.rate / alo.rate).toFixed(3));
+  log(
+    `  ${alo.events} events in ${alo.ms} ms: ${alo.rate} events/s; exactly once ÷ at least once ${figures.ratio_eos_vs_alo}`,
+  );
 
   log('(5) API latency and throughput');
   await apiLatencyAndThroughput();
