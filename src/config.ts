@@ -219,7 +219,7 @@ export function loadConfig(env: Env): Readonly<Settings> {
       retry: {
         retries: r.int('SYNC_RETRIES', 5, 0, 1000),
         initialDelayMs: r.int('SYNC_RETRY_INITIAL_MS', 300, 1, 600000),
-        maxDelayMs: r.int('SYNC_RETRY_MAX_MS', 30000, 1, 3600000),
+        maxDelayMs: r.int('SYNC_RETRY_MAX_MS', 10000, 1, 3600000),
       },
     },
     api: {

@@ -1,4 +1,4 @@
-import { auth, Client, errors as cassandraErrors, types } from 'cassandra-driver';
+import { auth, Client, errors as cassandraErrors, policies, types } from 'cassandra-driver';
 import type { Settings } from '../config';
 import { isSyncError, SyncError } from '../errors';
 
@@ -14,6 +14,9 @@ export function createCassandra(settings: Settings['cassandra'], overrides: { ke
     socketOptions: { connectTimeout: 3000, readTimeout: settings.requestTimeoutMs },
     queryOptions: { prepare: true, consistency: types.consistencies.localQuorum },
     pooling: { coreConnectionsPerHost: { [types.distance.local]: 2 } },
+    // The driver's default waits up to 10 minutes between reconnection attempts; a processor
+    // waiting out an outage should notice a node that is back within seconds.
+    policies: { reconnection: new policies.reconnection.ExponentialReconnectionPolicy(200, 5000, false) },
   });
 }
 

@@ -32,7 +32,7 @@ export class CompactedTable<V> {
       groupId: `${groupPrefix}.table.${randomUUID()}`,
       readUncommitted: false,
       allowAutoTopicCreation: false,
-      maxWaitTimeInMs: 200,
+      maxWaitTimeInMs: 1000,
       retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 5000 },
     });
     // Batches made only of control records or aborted data reach no handler, but do end with this

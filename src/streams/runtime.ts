@@ -83,6 +83,8 @@ export class StreamRuntime<I> {
       // One trigger can be large; keep fetches small so a partition's next trigger is not held
       // in memory for long.
       maxBytesPerPartition: 1024 * 1024,
+      // Leaving the group waits for the fetch in flight: a short long-poll keeps SIGTERM quick.
+      maxWaitTimeInMs: 1000,
       allowAutoTopicCreation: false,
       readUncommitted: false,
       // An outage is waited out for as long as it lasts: the consumer restarts rather than dies.
@@ -197,20 +199,17 @@ export class StreamRuntime<I> {
   }
 
   private async disconnectQuietly(): Promise<void> {
-    // Each step runs even when the one before it fails; the consumer first, so it leaves the group.
-    const steps: Array<() => Promise<unknown>> = [
-      () => this.consumer.disconnect(),
-      ...[...this.workers.values()].map((w) => () => w.close()),
-      () => this.checkpoints.stop(),
-      () => this.admin.disconnect(),
-    ];
-    for (const step of steps) {
-      try {
-        await step();
-      } catch (err) {
-        this.log.warn({ err }, 'error while disconnecting');
-      }
-    }
+    const quietly = (what: string, step: () => Promise<unknown>) => () =>
+      step().catch((err: unknown) => this.log.warn({ err, step: what }, 'error while disconnecting'));
+    // The consumer leaves the group (after its work in flight returns) while the checkpoint
+    // reader stops beside it: each waits out one fetch long-poll, so together they take one.
+    await Promise.all([
+      quietly('consumer', () => this.consumer.disconnect())(),
+      quietly('checkpoints', () => this.checkpoints.stop())(),
+    ]);
+    // Then each step runs even when the one before it fails.
+    for (const worker of this.workers.values()) await quietly('sink', () => worker.close())();
+    await quietly('admin', () => this.admin.disconnect())();
   }
 
   /** A fatal error: stop consuming, report not ready, let the owner exit non-zero. */
