@@ -58,6 +58,8 @@ interface WaveItem<I> {
   message: InputMessage;
   input: I | undefined;
   small: boolean;
+  /** Bad input found while decoding: it rides in the wave's transaction as a dead letter. */
+  badInput?: unknown;
 }
 
 type SmallOutcome = { records: OutputRecord[] } | { failure: unknown };
@@ -163,8 +165,14 @@ export class PartitionWorker<I> {
       let input: I | undefined;
       try {
         input = await this.deps.processor.decode(message);
-      } catch {
-        input = undefined; // handled alone, where decoding is retried or dead-lettered
+      } catch (err) {
+        // Poison input is cheap to dead-letter with its neighbours; anything else (the registry
+        // unreachable) is handled alone, where it is waited out.
+        if (errorKind(err) === 'bad-input') {
+          wave.push({ message, input: undefined, small: true, badInput: err });
+          continue;
+        }
+        input = undefined;
       }
       const small = input !== undefined && (this.deps.processor.isSmall?.(input) ?? false);
       if (!small) {
@@ -319,6 +327,7 @@ export class PartitionWorker<I> {
   /** Expands one small input; its own bad input or spent transient retries become its dead letter. */
   private async expandSmall(item: WaveItem<I>, signal: AbortSignal): Promise<SmallOutcome> {
     const { processor, settings } = this.deps;
+    if (item.badInput !== undefined) return { failure: item.badInput };
     for (let attempt = 0; ; attempt++) {
       try {
         const records: OutputRecord[] = [];

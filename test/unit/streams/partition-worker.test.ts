@@ -276,19 +276,28 @@ describe('partition worker', () => {
     expect(sink.committedRecords()).toEqual(users('0-0', 40));
   });
 
-  test('a wave of small inputs is one commit with the last offset; its bad member is dead-lettered inside it', async () => {
+  test('a wave of small inputs is one commit with the last offset; its bad members are dead-lettered inside it', async () => {
     const { sink, processed, resolved, run } = setup();
     await run([
       message(0, { users: 1 }),
-      message(1, { users: 2 }),
-      message(2, { users: 1, failAt: [{ chunk: 0, code: 'SYNC_INVALID_EVENT' }] }),
-      message(3, { users: 1 }),
+      message(1, 'garbage'),
+      message(2, { users: 2 }),
+      message(3, { users: 1, failAt: [{ chunk: 0, code: 'SYNC_INVALID_EVENT' }] }),
+      message(4, 'more garbage'),
+      message(5, { users: 1 }),
     ]);
     expect(sink.units).toHaveLength(1);
-    expect(sink.units[0]).toMatchObject({ nextOffset: '4', checkpoint: undefined });
-    expect(sink.units[0]?.records).toEqual(['0-0:u0', '0-1:u0', '0-1:u1', '0-3:u0']);
-    expect(sink.units[0]?.deadLetters).toHaveLength(1);
-    expect(processed.map((p) => p.outcome)).toEqual(['done', 'done', 'dead-lettered', 'done']);
-    expect(resolved).toEqual(['3']);
+    expect(sink.units[0]).toMatchObject({ nextOffset: '6', checkpoint: undefined });
+    expect(sink.units[0]?.records).toEqual(['0-0:u0', '0-2:u0', '0-2:u1', '0-5:u0']);
+    expect(sink.units[0]?.deadLetters.map((d) => d.headers?.['dlq.source.offset'])).toEqual(['1', '3', '4']);
+    expect(processed.map((p) => p.outcome)).toEqual([
+      'done',
+      'dead-lettered',
+      'done',
+      'dead-lettered',
+      'dead-lettered',
+      'done',
+    ]);
+    expect(resolved).toEqual(['5']);
   });
 });
