@@ -115,15 +115,16 @@ export class ProcessorProcess {
         this.log.write(`${stream === 'stderr' ? 'E' : 'O'} ${raw}\n`);
       });
     }
+    child.once('exit', (code, signal) => {
+      this.exitInfo = { code, signal, at: Date.now() };
+      children.delete(child);
+    });
+    // 'close' comes after 'exit' and after the last line of output has been read.
     this.exited = new Promise<Exit>((resolve) => {
-      child.once('exit', (code, signal) => {
-        this.exitInfo = { code, signal, at: Date.now() };
-        children.delete(child);
-        // Give readline the last lines before anyone looks at them.
-        setTimeout(() => {
-          this.log.end();
-          resolve(this.exitInfo as Exit);
-        }, 100);
+      child.once('close', (code, signal) => {
+        this.exitInfo ??= { code, signal, at: Date.now() };
+        this.log.end();
+        resolve(this.exitInfo);
       });
     });
   }
@@ -177,15 +178,6 @@ export class ProcessorProcess {
     throw new Error(
       `processor ${this.name} not ready on 127.0.0.1:${this.port}/ready after ${timeoutMs} ms:\n${this.tail()}`,
     );
-  }
-
-  async status(pathname: '/ready' | '/health' | '/metrics'): Promise<{ status: number; body: string } | undefined> {
-    try {
-      const res = await fetch(`http://127.0.0.1:${this.port}${pathname}`, { signal: AbortSignal.timeout(2000) });
-      return { status: res.status, body: await res.text() };
-    } catch {
-      return undefined;
-    }
   }
 
   signal(signal: NodeJS.Signals): void {
