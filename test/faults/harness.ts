@@ -23,7 +23,14 @@ import { insertCourseBatch, insertEnrolments, type SeedEnrolment } from '../../s
  * tables. Nothing here imports the runtime; only the seeding helpers come from src/.
  *
  * Each test file gets a world of its own: topic prefix `fault-<hex>` (SYNC_ENV), keyspace
- * `fault_<hex>`, and consumer groups that carry the same hex, all removed by cleanup().
+ * `fault_<hex>`, and consumer groups that carry the same hex, all removed by cleanup(). Every
+ * processor's output is kept in `.run/faults/fault-<hex>/<name>.log`.
+ *
+ * Running them: `make test-faults` (both projects), or one file with the path before the project
+ * (jest reads every word after --selectProjects as a project name):
+ *   npx jest test/faults/poison.test.ts --selectProjects faults
+ * SYNC_TEST_SKIP_SERVICES=1 skips `infra/services.sh up`; SYNC_FAULTS_CLI=<path to cli.js> tests
+ * another build (the global setup otherwise rebuilds dist/ when a source file is newer).
  */
 export const ROOT = path.resolve(__dirname, '../..');
 /** The CLI under test; SYNC_FAULTS_CLI points the suite at another build. */
