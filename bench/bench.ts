@@ -225,8 +225,10 @@ async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: numbe
 async function stopChildAndTopics(child: ChildProcess, admin: Admin, settings: Settings): Promise<void> {
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
-  const { trigger, output, deadLetter, checkpoints } = settings.topics;
-  await admin.deleteTopics({ topics: [trigger, output, deadLetter, checkpoints] }).catch(() => undefined);
+  const { trigger, output, deadLetter, checkpoints, tasks, status } = settings.topics;
+  await admin
+    .deleteTopics({ topics: [trigger, output, deadLetter, checkpoints, tasks, status] })
+    .catch(() => undefined);
   await admin.disconnect();
 }
 

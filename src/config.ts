@@ -34,6 +34,11 @@ export interface Settings {
     deadLetter: string;
     /** Compacted: where each input partition's trigger in flight records how far it got. */
     checkpoints: string;
+    /** Token-range tasks of big triggers, consumed by the whole group. */
+    tasks: string;
+    /** Compacted (and deleted after statusRetentionMs): each trigger's status. */
+    status: string;
+    statusRetentionMs: number;
     partitions: number;
     replicationFactor: number;
   };
@@ -51,6 +56,11 @@ export interface Settings {
     /** The processor-only process serves /health, /ready and /metrics here. */
     healthHost: string;
     healthPort: number;
+    /** Output events per second per processor process; 0 is unlimited. */
+    maxEventsPerSecond: number;
+    /** Whether a whole-batch scan is split into tasks over the group, and into how many (0: twice the task partitions). */
+    fanOut: boolean;
+    fanOutTasks: number;
     eventFormat: EventFormat;
     includeInactive: boolean;
     includeCompleted: boolean;
@@ -179,6 +189,9 @@ export function loadConfig(env: Env): Readonly<Settings> {
       output: r.name('SYNC_TOPIC', `${prefix}.batch.enrolment.sync.request`, TOPIC_NAME, 'a Kafka topic name'),
       deadLetter: r.name('DEAD_LETTER_TOPIC', `${prefix}.enrolment.sync.trigger.dlq`, TOPIC_NAME, 'a Kafka topic name'),
       checkpoints: r.name('CHECKPOINT_TOPIC', `${prefix}.enrolment.sync.checkpoints`, TOPIC_NAME, 'a Kafka topic name'),
+      tasks: r.name('TASK_TOPIC', `${prefix}.enrolment.sync.tasks`, TOPIC_NAME, 'a Kafka topic name'),
+      status: r.name('STATUS_TOPIC', `${prefix}.enrolment.sync.status`, TOPIC_NAME, 'a Kafka topic name'),
+      statusRetentionMs: r.int('SYNC_STATUS_RETENTION_MS', 7 * 86400000, 60000, 365 * 86400000),
       partitions: r.int('TOPIC_PARTITIONS', 4, 1, 10000),
       replicationFactor: r.int('TOPIC_REPLICATION_FACTOR', 1, 1, 32),
     },
@@ -201,6 +214,9 @@ export function loadConfig(env: Env): Readonly<Settings> {
       maxDeadLetterBytes: r.int('SYNC_DLQ_MAX_BYTES', 900000, 4096, 100 * 1024 * 1024),
       healthHost: r.string('PROCESSOR_HOST', '127.0.0.1'),
       healthPort: r.int('PROCESSOR_PORT', 9001, 0, 65535),
+      maxEventsPerSecond: r.int('SYNC_MAX_EVENTS_PER_SECOND', 0, 0, 100000000),
+      fanOut: r.bool('SYNC_FAN_OUT', true),
+      fanOutTasks: r.int('SYNC_FAN_OUT_TASKS', 0, 0, 10000),
       eventFormat: r.oneOf<EventFormat>('SYNC_EVENT_FORMAT', 'json', ['json', 'avro']),
       includeInactive: r.bool('SYNC_INCLUDE_INACTIVE', false),
       includeCompleted: r.bool('SYNC_INCLUDE_COMPLETED', true),

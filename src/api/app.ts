@@ -10,8 +10,12 @@ import type { Metrics } from '../observability/metrics';
 import { withDeadline } from '../util/async';
 import { errorEnvelope, notEnrolledMessage, successEnvelope, type Envelope } from './envelope';
 import { validateSyncRequest } from './validate';
+import type { TriggerStatus } from '../streams/status';
 
 export const SYNC_PATHS = ['/v1/content/state/update', '/v1/user/content/state'] as const;
+/** GET `${STATUS_PATH}/{triggerId}`: a trigger's status, from any instance. */
+export const STATUS_PATH = '/v1/content/state/sync';
+export const STATUS_API_ID = 'api.content.state.sync.read';
 
 export interface ApiDeps {
   findEnrolments(courseId: string, batchId: string, userIds: readonly string[]): Promise<EnrolmentRow[]>;
@@ -22,6 +26,8 @@ export interface ApiDeps {
   dependencyTimeoutMs: number;
   log: Logger;
   metrics: Metrics;
+  /** A trigger's status; without it the status endpoint answers 404. */
+  getStatus?(triggerId: string): Promise<TriggerStatus | undefined>;
   /** Turns false first on shutdown, so load balancers stop sending before the server closes. */
   isReady?: () => boolean;
   now?: () => Date;
@@ -47,7 +53,11 @@ export function createApp(deps: ApiDeps): express.Express {
     (res.locals as Locals).msgid = header && header.trim() !== '' ? header.trim().slice(0, 256) : randomUUID();
     const started = process.hrtime.bigint();
     res.on('finish', () => {
-      const route = SYNC_PATHS.includes(req.path as (typeof SYNC_PATHS)[number]) ? 'sync' : req.path;
+      const route = SYNC_PATHS.includes(req.path as (typeof SYNC_PATHS)[number])
+        ? 'sync'
+        : req.path.startsWith(`${STATUS_PATH}/`)
+          ? 'status'
+          : req.path;
       deps.metrics.apiRequests.inc({ route, status: String(res.statusCode) });
       deps.metrics.apiRequestSeconds.observe({ route }, Number(process.hrtime.bigint() - started) / 1e9);
     });
@@ -171,6 +181,47 @@ export function createApp(deps: ApiDeps): express.Express {
       );
     });
   }
+
+  app.get(`${STATUS_PATH}/:triggerId`, async (req, res) => {
+    const msgid = msgidOf(res);
+    const triggerId = String(req.params.triggerId ?? '');
+    const notFound = (): void =>
+      send(res, 404, {
+        ...errorEnvelope(msgid, now(), 'RESOURCE_NOT_FOUND', `No trigger '${triggerId}'`, 'RESOURCE_NOT_FOUND', {
+          triggerId,
+        }),
+        id: STATUS_API_ID,
+      });
+    if (!deps.getStatus || triggerId.length === 0 || triggerId.length > 1024) return notFound();
+    try {
+      const status = await withDeadline(
+        deps.getStatus(triggerId),
+        deps.dependencyTimeoutMs,
+        () =>
+          new SyncError('SYNC_TIMEOUT', `Kafka did not answer within ${deps.dependencyTimeoutMs} ms`, {
+            retriable: true,
+          }),
+      );
+      if (!status) return notFound();
+      send(res, 200, { ...successEnvelope(msgid, now(), { response: 'Success', status }), id: STATUS_API_ID });
+    } catch (err) {
+      deps.log.warn({ err, msgid }, 'status unavailable');
+      send(res, 503, {
+        ...errorEnvelope(
+          msgid,
+          now(),
+          'SERVICE_UNAVAILABLE',
+          `Service unavailable: ${messageOf(err)}`,
+          'SERVICE_UNAVAILABLE',
+        ),
+        id: STATUS_API_ID,
+      });
+    }
+  });
+  app.all(`${STATUS_PATH}/:triggerId`, (req, res) => {
+    res.set('Allow', 'GET');
+    send(res, 405, errorEnvelope(msgidOf(res), now(), 'METHOD_NOT_ALLOWED', `Use GET on ${req.path}.`, 'CLIENT_ERROR'));
+  });
 
   app.use((req, res) => {
     send(

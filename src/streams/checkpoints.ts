@@ -16,6 +16,9 @@ export interface Checkpoint {
   rowsRead: number;
   /** Which input it is, for people reading the topic. */
   describe?: Record<string, unknown>;
+  /** When the input was first started, and status facts gathered so far (kept across resumes). */
+  startedAt?: number;
+  note?: Record<string, unknown>;
   updatedAt: number;
 }
 
@@ -47,6 +50,8 @@ export function decodeCheckpoint(value: Buffer): Checkpoint {
     produced: parsed.produced,
     rowsRead: typeof parsed.rowsRead === 'number' ? parsed.rowsRead : 0,
     describe: parsed.describe,
+    startedAt: typeof parsed.startedAt === 'number' ? parsed.startedAt : undefined,
+    note: parsed.note,
     updatedAt: typeof parsed.updatedAt === 'number' ? parsed.updatedAt : 0,
   };
 }

@@ -58,7 +58,14 @@ export async function createTestContext(env: Record<string, string> = {}): Promi
         () => cassandra.execute(`DROP KEYSPACE IF EXISTS ${settings.cassandra.keyspace}`),
         () =>
           admin.deleteTopics({
-            topics: [settings.topics.trigger, settings.topics.output, settings.topics.deadLetter, settings.topics.checkpoints],
+            topics: [
+              settings.topics.trigger,
+              settings.topics.output,
+              settings.topics.deadLetter,
+              settings.topics.checkpoints,
+              settings.topics.tasks,
+              settings.topics.status,
+            ],
           }),
         () => admin.disconnect(),
         () => cassandra.shutdown(),
