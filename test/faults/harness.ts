@@ -390,21 +390,40 @@ export interface ExactlyOnceReport {
   missing: number;
   duplicated: number;
   unexpected: number;
-  /** A few examples of each, to read in a failure message. */
-  examples: { missing: string[]; duplicated: Array<[string, number]>; unexpected: string[] };
+  /**
+   * A few examples of each, to read in a failure message; a duplicated user with where each copy
+   * sits (`partition/offset`) and its mid, which tells a replay (same mid) from a new event.
+   */
+  examples: { missing: string[]; duplicated: Array<[string, string[]]>; unexpected: string[] };
 }
 
 /** Compares what a reader saw, key by key, with the users that must each get exactly one event. */
 export function exactlyOnce(reader: TopicReader, expected: ReadonlySet<string>): ExactlyOnceReport {
   const missing = [...expected].filter((u) => !reader.perKey.has(u));
-  const duplicated = [...reader.perKey].filter(([, n]) => n > 1);
+  const duplicated = [...reader.perKey].filter(([, n]) => n > 1).map(([k]) => k);
   const unexpected = [...reader.perKey.keys()].filter((k) => !expected.has(k));
+  const copies = (key: string): string[] =>
+    reader.records
+      .filter((r) => r.key === key)
+      .map((r) => {
+        let mid = '?';
+        try {
+          mid = String(JSON.parse(r.value?.toString() ?? 'null')?.mid);
+        } catch {
+          // not a JSON event
+        }
+        return `${r.partition}/${r.offset} ${mid}`;
+      });
   return {
     events: reader.total,
     missing: missing.length,
     duplicated: duplicated.length,
     unexpected: unexpected.length,
-    examples: { missing: missing.slice(0, 5), duplicated: duplicated.slice(0, 5), unexpected: unexpected.slice(0, 5) },
+    examples: {
+      missing: missing.slice(0, 5),
+      duplicated: duplicated.slice(0, 5).map((k) => [k, copies(k)]),
+      unexpected: unexpected.slice(0, 5),
+    },
   };
 }
 

@@ -1,4 +1,5 @@
 import {
+  eventOf,
   exactlyOnce,
   perfect,
   randomBetween,
@@ -24,6 +25,7 @@ const COURSE = 'do_fault_course';
 const BATCH = 'fault_batch_55k';
 /** Events per transaction: small enough that a restart from the first user would blow the bound. */
 const TXN_MAX_RECORDS = 2000;
+const SUNBIRD_MID = /^LP\.\d+\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const BASE_ENV = { SYNC_TXN_MAX_RECORDS: String(TXN_MAX_RECORDS) };
 
 let shared: World;
@@ -87,7 +89,7 @@ describe('kill -9 at three random moments of a 49,500-user expansion, restarted 
     await run?.world.cleanup();
   });
 
-  test(`read_committed sees every active user exactly once; each kill redoes at most one transaction (${TXN_MAX_RECORDS} events); a replayed event keeps its mid`, async () => {
+  test(`read_committed sees every active user exactly once; each restart resumes within the session timeout + 10 s and redoes at most one transaction (${TXN_MAX_RECORDS} events); a replayed event keeps its mid`, async () => {
     run = await newRun();
     // One range at a time, small pages: an expansion of several seconds, so each kill lands inside it.
     const env = { ...BASE_ENV, SYNC_READ_PLAN: 'scan', SYNC_PAGE_SIZE: '50', SYNC_SCAN_CONCURRENCY: '1' };
@@ -96,18 +98,24 @@ describe('kill -9 at three random moments of a 49,500-user expansion, restarted 
     await run.world.sendTrigger({ triggerId: run.triggerId, courseId: COURSE, batchId: BATCH });
 
     const fractions = [randomBetween(0.15, 0.3), randomBetween(0.4, 0.55), randomBetween(0.65, 0.8)];
-    const kills: Array<{ target: string; producedAtKill: number; committedAtKill: number }> = [];
+    const kills: Array<{ target: string; producedAtKill: number; committedAtKill: number; resumeMs: number }> = [];
     const all = [p];
     for (const [i, fraction] of fractions.entries()) {
       const produced = await progressPast(run, fraction, all);
+      const killedAt = Date.now();
       await p.kill9();
+      const committedAtKill = run.committed.distinct;
+      const baseline = await settledTotal(run.uncommitted);
+      p = await run.world.startProcessor(`p${i + 1}`, env);
+      all.push(p);
+      // The dead member holds its partitions until its session times out; then the new one resumes.
+      await run.uncommitted.waitFor((r) => r.total > baseline, SESSION_TIMEOUT_MS + 60000);
       kills.push({
         target: `${Math.round(fraction * 100)}%`,
         producedAtKill: produced,
-        committedAtKill: run.committed.distinct,
+        committedAtKill,
+        resumeMs: Date.now() - killedAt,
       });
-      p = await run.world.startProcessor(`p${i + 1}`, env);
-      all.push(p);
     }
     await completion(run, 180000);
 
@@ -133,8 +141,11 @@ describe('kill -9 at three random moments of a 49,500-user expansion, restarted 
         );
       }
     }
+    for (const k of kills) expect(k.resumeMs).toBeLessThanOrEqual(SESSION_TIMEOUT_MS + 10000);
     expect(p.alive).toBe(true);
     expect(exactlyOnce(run.committed, batch.active)).toEqual(perfect(batch.active));
+    // Sunbird's mid shape, LP.<ets>.<uuid>.
+    expect(run.committed.records.filter((r) => !SUNBIRD_MID.test(eventOf(r).mid)).length).toBe(0);
     // Resumed from checkpoints: restarting from the first user would redo ~70,000 events here.
     expect(redone).toBeLessThanOrEqual(kills.length * TXN_MAX_RECORDS);
     expect(usersWithSeveralMids(run.uncommitted)).toEqual([]);
