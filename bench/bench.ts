@@ -476,8 +476,9 @@ async function peerCheck(batchId: string, ours: ExpansionResult): Promise<number
 
 /**
  * (3), (4), (6), (7): a fresh processor process expands one whole-batch trigger. Time runs from
- * the trigger's acknowledgement to the processor's commit of its offset, which it makes only
- * after every event is acknowledged.
+ * the trigger's acknowledgement until a read_committed reader of the status topic sees the
+ * trigger done: its last part (the trigger's own or its last task's) is written in the same
+ * transaction as its last events.
  */
 interface ExpansionResult {
   ms: number;
