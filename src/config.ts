@@ -222,7 +222,8 @@ export function loadConfig(env: Env): Readonly<Settings> {
       includeCompleted: r.bool('SYNC_INCLUDE_COMPLETED', true),
       readPlan: r.oneOf<ReadPlan>('SYNC_READ_PLAN', 'auto', ['auto', 'index', 'scan']),
       pageSize: r.int('SYNC_PAGE_SIZE', 5000, 10, 100000),
-      scanRanges: r.int('SYNC_SCAN_RANGES', 64, 1, 65536),
+      // A checkpoint lists the ranges still to read: 4,096 keep it far below Kafka's record limit.
+      scanRanges: r.int('SYNC_SCAN_RANGES', 64, 1, 4096),
       scanConcurrency: r.int('SYNC_SCAN_CONCURRENCY', 4, 1, 256),
       indexProbeRows: r.int('SYNC_INDEX_PROBE_ROWS', 5000, 0, 10000000),
       indexProbeMs: r.int('SYNC_INDEX_PROBE_MS', 1000, 0, 600000),

@@ -90,6 +90,12 @@ export class CompactedTable<V> {
     return this.values.entries();
   }
 
+  /** Resolves once the value read for `key` satisfies `test` (the reader keeps reading meanwhile). */
+  async waitFor(key: string, test: (value: V | undefined) => boolean, signal?: AbortSignal): Promise<void> {
+    if (this.failure !== undefined) throw translateKafkaError(this.failure, `reading ${this.topic}`);
+    while (!test(this.values.get(key))) await sleep(5, signal);
+  }
+
   /** Forgets a key locally (the topic keeps it until compaction or retention removes it). */
   forget(key: string): void {
     this.values.delete(key);

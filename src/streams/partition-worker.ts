@@ -4,7 +4,14 @@ import { errorCodeOf, errorKind, messageOf, SyncError } from '../errors';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import { sleep } from '../util/async';
-import type { Checkpoint } from './checkpoints';
+import { randomUUID } from 'node:crypto';
+import {
+  isRestoreMarker,
+  restoreMarkerKey,
+  restoreMarkerMessage,
+  type Checkpoint,
+  type RestoreMarker,
+} from './checkpoints';
 import type { CompactedTable } from './compacted-table';
 import { deadLetterRecord, fitDeadLetter } from './dead-letter';
 import { backoffDelay } from './retry';
@@ -47,7 +54,8 @@ export interface WorkerContext {
 interface WorkerDeps<I> {
   processor: StreamProcessor<I>;
   sink: PartitionSink;
-  checkpoints: CompactedTable<Checkpoint>;
+  checkpoints: CompactedTable<Checkpoint | RestoreMarker>;
+  checkpointTopic: string;
   checkpointKey: string;
   checkpointPartition: number;
   /** The group's committed offset for this partition, read after fencing. */
@@ -118,8 +126,14 @@ export class PartitionWorker<I> {
     const started = Date.now();
     await sink.open();
     const committed = await this.deps.committedOffset();
-    await checkpoints.caughtUp(this.deps.checkpointPartition, signal);
-    const checkpoint = checkpoints.get(this.deps.checkpointKey);
+    // After fencing, nothing of ours can be written any more: a marker committed now comes after
+    // our last checkpoint, and seeing it means that checkpoint has been read too.
+    const marker = randomUUID();
+    const { checkpointTopic, checkpointKey: key, checkpointPartition: cp } = this.deps;
+    await sink.commit({ also: [{ topic: checkpointTopic, messages: [restoreMarkerMessage(key, cp, marker)] }] });
+    await checkpoints.waitFor(restoreMarkerKey(key), (v) => isRestoreMarker(v) && v.marker === marker, signal);
+    const found = checkpoints.get(key);
+    const checkpoint = isRestoreMarker(found) ? undefined : found;
     this.skipBelow = committed === undefined ? undefined : BigInt(committed);
     // A checkpoint for an input below the committed offset is from a finished input: ignore it.
     this.current =

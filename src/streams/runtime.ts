@@ -6,7 +6,13 @@ import { translateKafkaError } from '../kafka/client';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import { sleep, withDeadline } from '../util/async';
-import { checkpointKey, checkpointPartition, decodeCheckpoint, type Checkpoint } from './checkpoints';
+import {
+  checkpointKey,
+  checkpointPartition,
+  decodeCheckpointOrMarker,
+  type Checkpoint,
+  type RestoreMarker,
+} from './checkpoints';
 import { CompactedTable } from './compacted-table';
 import { PartitionWorker, type ProcessedEvent } from './partition-worker';
 import { AtLeastOnceSink, TransactionalSink, type PartitionSink, type ProcessingGuarantee } from './sink';
@@ -65,7 +71,7 @@ export class StreamRuntime<I> {
   private state: RuntimeState = 'INITIALIZED';
   private readonly consumer: Consumer;
   private readonly admin: Admin;
-  private readonly checkpoints: CompactedTable<Checkpoint>;
+  private readonly checkpoints: CompactedTable<Checkpoint | RestoreMarker>;
   /** One worker per owned partition of the input and the task topic, by `topic:partition`. */
   private readonly workers = new Map<string, PartitionWorker<I>>();
   private statusPartitions = 1;
@@ -108,7 +114,7 @@ export class StreamRuntime<I> {
       kafka,
       this.admin,
       settings.checkpointTopic,
-      decodeCheckpoint,
+      decodeCheckpointOrMarker,
       log,
       settings.groupId,
     );
@@ -278,6 +284,7 @@ export class StreamRuntime<I> {
       checkpoints: this.checkpoints,
       checkpointKey: key,
       checkpointPartition: cpPartition,
+      checkpointTopic: settings.checkpointTopic,
       committedOffset: () => this.committedOffset(topic, partition),
       statusTopic: settings.statusTopic
         ? { topic: settings.statusTopic, partitions: this.statusPartitions }
