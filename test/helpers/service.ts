@@ -3,7 +3,14 @@ import { insertCourseBatch, insertEnrolments, type SeedEnrolment } from '../../s
 import type { TestContext } from './context';
 
 export async function startService(ctx: TestContext, options: ServiceOptions): Promise<EnrolmentSyncService> {
-  const service = new EnrolmentSyncService({ ...ctx.settings, api: { ...ctx.settings.api, port: 0 } }, ctx.log);
+  const service = new EnrolmentSyncService(
+    {
+      ...ctx.settings,
+      api: { ...ctx.settings.api, port: 0 },
+      processor: { ...ctx.settings.processor, healthPort: 0 },
+    },
+    ctx.log,
+  );
   await service.start(options);
   return service;
 }
