@@ -281,7 +281,7 @@ async function followTriggers(
   const bars = opts.tty
     ? new MultiBar(
         {
-          format: '{id} [{bar}] {percentage}% | {events} events | {rate}/s | ETA {eta} | {state}',
+          format: '{id} [{bar}] {percentage}% | {events} events | {rate}/s | ETA {remaining} | {state}',
           hideCursor: true,
           clearOnComplete: false,
           stream: process.stderr,
@@ -312,7 +312,7 @@ async function followTriggers(
             id: id.slice(0, 8),
             events: s.eventsProduced.toLocaleString('en-US'),
             rate: (s.eventsPerSecond ?? 0).toLocaleString('en-US'),
-            eta: s.etaSeconds === undefined ? '-' : formatSeconds(s.etaSeconds),
+            remaining: s.etaSeconds === undefined ? '-' : formatSeconds(s.etaSeconds),
             state: s.state,
           };
           const value = Math.round((s.progress ?? 0) * 1000);

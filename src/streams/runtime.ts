@@ -76,6 +76,8 @@ export class StreamRuntime<I> {
   private readonly workers = new Map<string, PartitionWorker<I>>();
   private statusPartitions = 1;
   private readonly pacer: RatePacer | undefined;
+  /** Under a rate limit, records are handed over in tenth-of-a-second slices, so output is even. */
+  private readonly paceSlice: number;
   private readonly inFlight = new Set<AbortController>();
   private checkpointPartitions = 1;
   private generation = 0;
@@ -110,6 +112,7 @@ export class StreamRuntime<I> {
     });
     this.admin = kafka.admin();
     this.pacer = settings.maxEventsPerSecond > 0 ? new RatePacer(settings.maxEventsPerSecond) : undefined;
+    this.paceSlice = Math.max(1, Math.ceil(settings.maxEventsPerSecond / 10));
     this.checkpoints = new CompactedTable(
       kafka,
       this.admin,
@@ -268,7 +271,8 @@ export class StreamRuntime<I> {
       checkpointTopic: settings.checkpointTopic,
       checkpointKey: key,
       checkpointPartition: cpPartition,
-      batchSize: settings.produceBatchSize,
+      // Under a rate limit each paced slice goes out as it is let through, not saved up into bursts.
+      batchSize: this.pacer ? Math.min(settings.produceBatchSize, this.paceSlice) : settings.produceBatchSize,
       maxInFlight: settings.produceMaxInFlight,
       transactionTimeoutMs: settings.transactionTimeoutMs,
     };
@@ -298,7 +302,7 @@ export class StreamRuntime<I> {
         maxWave: MAX_WAVE,
         maxDeadLetterBytes: settings.maxDeadLetterBytes,
         // Under a rate limit, hand records over in tenth-of-a-second slices, so output is even.
-        paceSlice: this.pacer ? Math.max(1, Math.ceil(settings.maxEventsPerSecond / 10)) : undefined,
+        paceSlice: this.pacer ? this.paceSlice : undefined,
       },
       log: this.log.child({ topic, partition }),
       metrics: this.metrics,

@@ -87,6 +87,8 @@ export interface ConsumedRecord {
   headers: IHeaders;
   partition: number;
   offset: string;
+  /** The record's timestamp (when it was produced), ms. */
+  timestamp: number;
 }
 
 /**
@@ -114,6 +116,7 @@ export async function readTopic(
           headers: m.headers ?? {},
           partition: batch.partition,
           offset: m.offset,
+          timestamp: Number(m.timestamp),
         });
       }
       if (opts.until(records)) satisfied();
