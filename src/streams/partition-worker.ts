@@ -286,6 +286,9 @@ export class PartitionWorker<I> {
     let reached: Checkpoint | undefined;
     try {
       for await (const chunk of chunks) {
+        // A chunk half handed over (the pacer was interrupted) must not be committed with the
+        // position before it: its first records would be produced again on resume.
+        reached = undefined;
         await this.addPaced(chunk, signal);
         produced += chunk.records.length;
         rowsRead += chunk.rowsRead;

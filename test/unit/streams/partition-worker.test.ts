@@ -130,7 +130,15 @@ function message(offset: number, value: unknown): InputMessage {
   };
 }
 
-function setup(opts: { checkpoint?: Checkpoint; committed?: string; retries?: number } = {}) {
+function setup(
+  opts: {
+    checkpoint?: Checkpoint;
+    committed?: string;
+    retries?: number;
+    pace?: (n: number, signal: AbortSignal) => Promise<void>;
+    paceSlice?: number;
+  } = {},
+) {
   const sink = new MemorySink();
   const resumes: unknown[] = [];
   const processed: ProcessedEvent[] = [];
@@ -154,7 +162,9 @@ function setup(opts: { checkpoint?: Checkpoint; committed?: string; retries?: nu
       txnMaxMs: 60000,
       maxWave: 64,
       maxDeadLetterBytes: 100000,
+      paceSlice: opts.paceSlice,
     },
+    pace: opts.pace,
     log: createLogger('silent'),
     onProcessed: (e) => processed.push(e),
   });
@@ -310,4 +320,21 @@ describe('partition worker', () => {
     ]);
     expect(resolved).toEqual(['5']);
   });
+});
+
+test('stopped while the pacer holds a chunk half handed over: nothing of that transaction is committed, so nothing is produced twice', async () => {
+  const controller = new AbortController();
+  let slices = 0;
+  const pace = async (_n: number, signal: AbortSignal) => {
+    slices++;
+    // Chunks of 10 in slices of 5: stop at the 4th slice, half way through the 2nd chunk (the
+    // first chunk is handed over but not yet committed).
+    if (slices === 4) controller.abort();
+    if (signal.aborted) throw new SyncError('SYNC_ABORTED', 'stopping', { retriable: false });
+  };
+  const { sink, resolved, run } = setup({ pace, paceSlice: 5 });
+  await run([message(0, { users: 95 })], controller.signal);
+  expect(resolved).toEqual([]);
+  expect(sink.committedRecords()).toEqual([]);
+  expect(sink.aborted).toBeGreaterThan(0);
 });
