@@ -204,9 +204,10 @@ export function loadConfig(env: Env): Readonly<Settings> {
       // The broker's group.min.session.timeout.ms (6 s by default) bounds this from below.
       sessionTimeoutMs: r.int('SYNC_SESSION_TIMEOUT_MS', 30000, 1000, 3600000),
       heartbeatIntervalMs: r.int('SYNC_HEARTBEAT_INTERVAL_MS', 3000, 100, 600000),
-      // Measured (docs/benchmarks.md): 10,000 events or 1 s per transaction keeps the commit
-      // overhead small while read_committed readers wait at most about a second.
-      txnMaxRecords: r.int('SYNC_TXN_MAX_RECORDS', 10000, 1, 10000000),
+      // Measured (docs/benchmarks.md): each commit stalls output for ~30-40 ms, about 10% at
+      // 10,000 events a transaction; at about a second a transaction it is a few percent, and a
+      // read_committed reader still waits at most about a second. The count is a ceiling.
+      txnMaxRecords: r.int('SYNC_TXN_MAX_RECORDS', 50000, 1, 10000000),
       txnMaxMs: r.int('SYNC_TXN_MAX_MS', 1000, 10, 600000),
       transactionTimeoutMs: r.int('SYNC_TRANSACTION_TIMEOUT_MS', 60000, 1000, 900000),
       shutdownTimeoutMs: r.int('SYNC_SHUTDOWN_TIMEOUT_MS', 10000, 100, 600000),
