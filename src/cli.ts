@@ -281,7 +281,8 @@ async function followTriggers(
   const bars = opts.tty
     ? new MultiBar(
         {
-          format: '{id} [{bar}] {percentage}% | {events} events | {rate}/s | ETA {remaining} | {state}',
+          format: '{id} {state} [{bar}] {percentage}% | {events} events | {rate}/s | ETA {remaining}',
+          barsize: 24,
           hideCursor: true,
           clearOnComplete: false,
           stream: process.stderr,

@@ -233,6 +233,20 @@ export function createEnrolmentSyncProcessor(deps: EnrolmentSyncDeps): StreamPro
       };
     },
 
+    statusOfUndecodable(message: InputMessage): StatusIdentity | undefined {
+      // Best effort: a JSON trigger that names its triggerId but fails a check reports the failure.
+      if (message.headers[TASK_HEADER] !== undefined || !message.value || message.value[0] !== 0x7b) return undefined;
+      try {
+        const { triggerId } = JSON.parse(message.value.toString('utf8')) as { triggerId?: unknown };
+        if (typeof triggerId === 'string' && triggerId.trim() !== '' && triggerId.length <= 1024) {
+          return { triggerId, part: 'trigger' };
+        }
+      } catch {
+        // not JSON: no status to report to
+      }
+      return undefined;
+    },
+
     async *process(input: SyncInput, ctx: ProcessContext): AsyncIterable<OutputChunk> {
       const resume = ctx.resumeFrom as InputPosition | undefined;
       if (isTask(input)) {

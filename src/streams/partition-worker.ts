@@ -234,17 +234,14 @@ export class PartitionWorker<I> {
         if (kind === 'fatal' || kind === 'fenced' || kind === 'aborted' || signal.aborted) throw err;
         if (kind === 'bad-input' || (kind === 'transient' && ++transientFailures > this.deps.settings.retry.retries)) {
           const input = decoded ?? (await this.deps.processor.decode(message).catch(() => undefined));
-          const failed =
-            input === undefined
-              ? []
-              : this.statusParts(input, {
-                  state: 'failed',
-                  produced: this.current?.offset === message.offset ? this.current.produced : 0,
-                  rowsRead: this.current?.offset === message.offset ? this.current.rowsRead : 0,
-                  startedAt: this.current?.startedAt ?? started,
-                  error: err,
-                  note: this.current?.note,
-                });
+          const failed = this.statusParts(input ?? { undecoded: message }, {
+            state: 'failed',
+            produced: this.current?.offset === message.offset ? this.current.produced : 0,
+            rowsRead: this.current?.offset === message.offset ? this.current.rowsRead : 0,
+            startedAt: this.current?.startedAt ?? started,
+            error: err,
+            note: this.current?.note,
+          });
           await this.deadLetter([message], err, failed);
           this.deps.onProcessed({
             ...where(message),
@@ -356,9 +353,13 @@ export class PartitionWorker<I> {
   }
 
   /** The status record of an input, for the unit being committed (none if it reports no status). */
-  private statusParts(input: I, update: StatusUpdate): Message[] {
+  /** The status record of an input (or of a message that did not decode), for the unit being committed. */
+  private statusParts(input: I | { undecoded: InputMessage }, update: StatusUpdate): Message[] {
     const { statusTopic, processor } = this.deps;
-    const identity = processor.statusOf?.(input);
+    const identity =
+      'undecoded' in (input as object)
+        ? processor.statusOfUndecodable?.((input as { undecoded: InputMessage }).undecoded)
+        : processor.statusOf?.(input as I);
     if (!statusTopic || !identity) return [];
     const now = Date.now();
     const done = update.state !== 'running';
@@ -405,11 +406,10 @@ export class PartitionWorker<I> {
           } else {
             await sink.deadLetter(this.deadLetterFor(message, outcome.failure));
           }
-          if (input !== undefined) {
-            const state = 'records' in outcome ? 'done' : 'failed';
-            const error = 'failure' in outcome ? outcome.failure : undefined;
-            status.push(...this.statusParts(input, { state, produced: n, rowsRead: n, startedAt: started, error }));
-          }
+          const state = 'records' in outcome ? 'done' : 'failed';
+          const error = 'failure' in outcome ? outcome.failure : undefined;
+          const update = { state, produced: n, rowsRead: n, startedAt: started, error } as const;
+          status.push(...this.statusParts(input ?? { undecoded: message }, update));
         }
         const also =
           status.length > 0 && this.deps.statusTopic ? [{ topic: this.deps.statusTopic.topic, messages: status }] : [];

@@ -80,4 +80,9 @@ export interface StreamProcessor<I> {
   describe(input: I): Record<string, unknown>;
   /** Where this input's progress is reported; without it the runtime writes no status. */
   statusOf?(input: I): StatusIdentity;
+  /**
+   * For input that could not be decoded: the status it should report its failure to, if the raw
+   * message names one (an upstream trigger with a triggerId but a bad field).
+   */
+  statusOfUndecodable?(message: InputMessage): StatusIdentity | undefined;
 }
