@@ -13,6 +13,12 @@ export const errorCodes = [
   'SYNC_INVALID_EVENT',
   'SYNC_TIMEOUT',
   'SYNC_ABORTED',
+  /** A server rejected our credentials (SASL, Cassandra password, registry basic auth). Not retriable. */
+  'SYNC_AUTH_FAILED',
+  /** A TLS handshake failed: an untrusted or mismatched certificate, TLS spoken to a plaintext port. Not retriable. */
+  'SYNC_TLS',
+  /** Too much work in flight (API requests, queued trigger publishes); retriable after a pause. */
+  'SYNC_OVERLOADED',
 ] as const;
 export type ErrorCode = (typeof errorCodes)[number];
 

@@ -1,7 +1,19 @@
-import { Kafka, Partitioners, type KafkaConfig } from 'kafkajs';
+import { Kafka, Partitioners, type KafkaConfig, type SASLOptions } from 'kafkajs';
 import type { Settings } from '../config';
 import { kafkaLogCreator, type Logger } from '../observability/logger';
 import { SyncError } from '../errors';
+import { describeSecurityFailure, readTlsMaterial } from '../util/tls';
+
+/** TLS and SASL as kafkajs spells them; plaintext when neither is configured (the local default). */
+export function kafkaSecurity(settings: Settings['kafka']): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+  const out: Pick<KafkaConfig, 'ssl' | 'sasl'> = {};
+  if (settings.tls) out.ssl = readTlsMaterial(settings.tls, 'KAFKA');
+  if (settings.sasl) {
+    const { mechanism, username, password } = settings.sasl;
+    out.sasl = { mechanism, username, password } as SASLOptions;
+  }
+  return out;
+}
 
 export function createKafka(settings: Settings['kafka'], log: Logger, overrides: Partial<KafkaConfig> = {}): Kafka {
   return new Kafka({
@@ -10,12 +22,22 @@ export function createKafka(settings: Settings['kafka'], log: Logger, overrides:
     connectionTimeout: settings.connectionTimeoutMs,
     requestTimeout: settings.requestTimeoutMs,
     logCreator: kafkaLogCreator(log),
+    ...kafkaSecurity(settings),
     ...overrides,
   });
 }
 
-/** kafkajs errors carry `retriable`; translate them once, here at the adapter's edge. */
+/**
+ * kafkajs errors carry `retriable`; translate them once, here at the adapter's edge. Rejected
+ * credentials and failed TLS handshakes are named as such and are not retriable: waiting does
+ * not fix a wrong password or an untrusted certificate.
+ */
 export function translateKafkaError(err: unknown, what: string): SyncError {
+  const security = describeSecurityFailure(err, 'Kafka', {
+    credentials: 'KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD',
+    tlsPrefix: 'KAFKA',
+  });
+  if (security) return new SyncError(security.code, `${what}: ${security.message}`, { retriable: false, cause: err });
   const retriable =
     typeof err === 'object' && err !== null && 'retriable' in err
       ? Boolean((err as { retriable: unknown }).retriable)
