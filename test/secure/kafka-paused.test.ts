@@ -40,7 +40,9 @@ describe('a request that times out while Kafka is paused, retried by its client'
   let service: EnrolmentSyncService;
 
   beforeAll(async () => {
-    ctx = await createTestContext(servers.env({ API_DEPENDENCY_TIMEOUT_MS: '1500', TOPIC_PARTITIONS: '1' }));
+    ctx = await createTestContext(
+      servers.env({ API_DEPENDENCY_TIMEOUT_MS: '2000', TOPIC_PARTITIONS: '1', API_PUBLISH_QUEUE_MAX: '1' }),
+    );
     await seed(ctx, [enrolment('u1', COURSE, BATCH)]);
     service = await startService(ctx, { api: true, processor: false });
   });
@@ -61,7 +63,20 @@ describe('a request that times out while Kafka is paused, retried by its client'
     let timedOut: Array<{ status: number; body: any }>;
     try {
       // Three at once: two are sent (one per API producer) and one waits in the queue.
-      timedOut = await Promise.all([patch(url, request), patch(url, request), patch(url, request)]);
+      const three = Promise.all([patch(url, request), patch(url, request), patch(url, request)]);
+      // The queue (API_PUBLISH_QUEUE_MAX=1) is full: a fourth is refused at once, not queued.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const started = Date.now();
+      const refused = await fetch(url, {
+        method: 'PATCH',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify(request),
+      });
+      expect(Date.now() - started).toBeLessThan(500);
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('retry-after')).toBe('1');
+      expect(((await refused.json()) as any).params.errmsg).toMatch(/1 triggers are already waiting for Kafka/);
+      timedOut = await three;
     } finally {
       process.kill(pid, 'SIGCONT');
     }
