@@ -14,7 +14,7 @@ NODE_BIN := $(NODE_DIR)/node_modules/$(NODE_PACKAGE)/bin
 # Targets below that run tests or lint put it first on PATH.
 WITH_NODE := PATH="$(NODE_BIN):$$PATH"
 
-.PHONY: help install node build build-if-needed services services-down services-status secure-services secure-services-down migrate run seed watch test test-unit test-integration test-secure test-node20 lint bench clean
+.PHONY: help install node build build-if-needed services services-down services-status secure-services secure-services-down migrate run seed watch test test-unit test-integration test-secure test-faults test-node20 lint bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -77,7 +77,7 @@ test-unit: install node ## unit tests (no servers)
 test-integration: services node ## integration and end-to-end tests against the real servers
 	$(WITH_NODE) npx jest --selectProjects integration
 
-test-secure: services node ## tests against the secured servers (started and stopped by the tests)
+test-secure: services node ## tests against the secured Kafka and Cassandra (started and stopped by the tests)
 	$(WITH_NODE) npx jest --selectProjects secure
 
 test-node20: install ## unit tests on the machine's own node, while machines still carry Node 20
@@ -85,16 +85,43 @@ test-node20: install ## unit tests on the machine's own node, while machines sti
 	  echo "unit tests on the machine's node $$(node --version)"; npx jest --selectProjects unit --silent; \
 	else echo "the machine's node $$(node --version) is older than 20: not supported"; exit 1; fi
 
-# Two jest runs: the secured servers live only during the second (its global setup starts them,
-# its teardown stops them), so they never share the 2-core machine with the long first run.
-test: install node lint services ## everything CI runs, on Node $(NODE_VERSION): lint, unit + integration, secure tests, unit tests on the machine's node
-	@mkdir -p .run && rm -f .run/jest-results.json .run/jest-secure.json
-	@echo "node $$($(WITH_NODE) node --version) for lint and tests"
-	$(WITH_NODE) npx jest --selectProjects unit integration --json --outputFile=.run/jest-results.json; status=$$?; \
-	SYNC_TEST_SKIP_SERVICES=1 $(WITH_NODE) npx jest --selectProjects secure --json --outputFile=.run/jest-secure.json; secure=$$?; \
-	$(MAKE) --no-print-directory test-node20; node20=$$?; \
-	$(WITH_NODE) node -e 'let p=0,f=0; for (const x of ["jest-results","jest-secure"]) { try { const r=require(`./.run/$${x}.json`); p+=r.numPassedTests; f+=r.numFailedTests; } catch { console.log(`no results from $${x}`); } } console.log(`$${p} passed, $${f} failed (node $${process.version})`)'; \
-	exit $$(( status || secure || node20 ))
+# The secure tests run in a jest run of their own: the secured servers live only during it (its
+# global setup starts them, its teardown stops them), never beside the long first run.
+SECURE_RUN = \
+	SYNC_TEST_SKIP_SERVICES=1 $(WITH_NODE) npx jest --selectProjects secure --json --outputFile=.run/jest-secure.json || status=1;
+
+# The fault tests (test/faults) run the built CLI in child processes, one file at a time; the
+# faults-servers project stops and starts Kafka and Cassandra, so it runs last and alone.
+FAULT_RUNS = \
+	$(WITH_NODE) npx jest --selectProjects faults --runInBand --json --outputFile=.run/jest-faults.json || status=1; \
+	$(WITH_NODE) npx jest --selectProjects faults-servers --runInBand --json --outputFile=.run/jest-faults-servers.json || status=1;
+
+# One closing line for every jest run above: "N passed, M failed" (a run that left no results counts as failed).
+JEST_SUMMARY = $(WITH_NODE) node -e 'let p = 0, f = 0; const lost = []; \
+	for (const file of process.argv.slice(1)) { \
+	  try { const r = require(require("path").resolve(file)); p += r.numPassedTests; f += r.numFailedTests; } \
+	  catch { lost.push(file); } } \
+	console.log(`$${p} passed, $${f} failed on node $${process.version}` + (lost.length ? ` (no results from $${lost.join(", ")})` : ""))'
+
+JEST_RESULTS = .run/jest-results.json .run/jest-secure.json .run/jest-faults.json .run/jest-faults-servers.json
+
+test: install node lint services ## everything CI runs, on Node $(NODE_VERSION): lint, unit + integration, secure, fault tests; unit tests on the machine's node too
+	@mkdir -p .run; rm -f $(JEST_RESULTS)
+	@echo "lint and tests on node $$($(WITH_NODE) node --version)"
+	status=0; \
+	$(WITH_NODE) npx jest --selectProjects unit integration --json --outputFile=.run/jest-results.json || status=1; \
+	$(SECURE_RUN) \
+	$(FAULT_RUNS) \
+	$(MAKE) --no-print-directory test-node20 || status=1; \
+	$(JEST_SUMMARY) $(JEST_RESULTS); \
+	exit $$status
+
+test-faults: install node services ## fault tests: kill -9, failover, SIGTERM, sparse scan, fatal config, poison input; then Kafka and Cassandra outages (stops those servers)
+	@mkdir -p .run; rm -f .run/jest-faults.json .run/jest-faults-servers.json
+	status=0; \
+	$(FAULT_RUNS) \
+	$(JEST_SUMMARY) .run/jest-faults.json .run/jest-faults-servers.json; \
+	exit $$status
 
 bench: build ## benchmarks; figures go to docs/benchmarks.md and docs/benchmarks.json
 	bash bench/run.sh

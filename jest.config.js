@@ -1,10 +1,57 @@
 /**
- * Three projects: unit tests of pure logic (no servers); integration tests against the real
- * local servers (infra/services.sh); secure tests against a second, secured Kafka and Cassandra
- * (infra/secure.sh), started by the project's global setup and stopped by its teardown.
+ * Unit tests of pure logic (no servers), integration tests against real servers, the fault
+ * tests (test/faults), which drive the built CLI in child processes and inject faults, and the
+ * secure tests (test/secure) against a second, secured Kafka and Cassandra (infra/secure.sh),
+ * started by that project's global setup and stopped by its teardown.
  */
 // Type-checking is tsc's job (make lint); jest only transpiles (isolatedModules in tsconfig.json).
 const tsJest = ['ts-jest', {}];
+
+/**
+ * The fault projects kill processes and (faults-servers) stop the shared Kafka and Cassandra, and
+ * the secure project starts and stops servers of its own, so they run only when named: `npx jest --selectProjects faults` (make test and make test-faults do,
+ * one project at a time, --runInBand). A bare `npx jest` runs unit and integration only.
+ */
+function selectedProjects() {
+  const selected = [];
+  const argv = process.argv;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg.startsWith('--selectProjects=')) selected.push(...arg.slice('--selectProjects='.length).split(','));
+    else if (arg === '--selectProjects') {
+      for (let j = i + 1; j < argv.length && !argv[j].startsWith('-'); j++) selected.push(argv[j]);
+    }
+  }
+  return selected;
+}
+const selected = selectedProjects();
+
+const faultProjects = [
+  {
+    displayName: 'faults',
+    testEnvironment: 'node',
+    transform: { '^.+\\.ts$': tsJest },
+    testMatch: ['<rootDir>/test/faults/*.test.ts'],
+    globalSetup: '<rootDir>/test/faults/global-setup.ts',
+  },
+  {
+    // Stops and starts the shared servers: run last, alone.
+    displayName: 'faults-servers',
+    testEnvironment: 'node',
+    transform: { '^.+\\.ts$': tsJest },
+    testMatch: ['<rootDir>/test/faults/servers/*.test.ts'],
+    globalSetup: '<rootDir>/test/faults/global-setup.ts',
+  },
+  {
+    // Starts its own secured servers and stops them at its end: run in its own jest run.
+    displayName: 'secure',
+    testEnvironment: 'node',
+    transform: { '^.+\\.ts$': tsJest },
+    testMatch: ['<rootDir>/test/secure/**/*.test.ts'],
+    globalSetup: '<rootDir>/test/helpers/secure-setup.ts',
+    globalTeardown: '<rootDir>/test/helpers/secure-teardown.ts',
+  },
+].filter((p) => selected.includes(p.displayName));
 
 module.exports = {
   // Integration tests wait on real servers; unit tests finish in milliseconds either way.
@@ -23,14 +70,6 @@ module.exports = {
       testMatch: ['<rootDir>/test/integration/**/*.test.ts', '<rootDir>/test/e2e/**/*.test.ts'],
       globalSetup: '<rootDir>/test/helpers/global-setup.ts',
     },
-    {
-      displayName: 'secure',
-      testEnvironment: 'node',
-      transform: { '^.+\\.ts$': tsJest },
-      testMatch: ['<rootDir>/test/secure/**/*.test.ts'],
-      // The plain servers too (the registry, the shared Cassandra in some tests).
-      globalSetup: '<rootDir>/test/helpers/secure-setup.ts',
-      globalTeardown: '<rootDir>/test/helpers/secure-teardown.ts',
-    },
+    ...faultProjects,
   ],
 };

@@ -4,10 +4,11 @@
  *
  *   BENCH_SIZE=default|small   (default: 2,000,000 rows with a 1,000,000-user batch)
  *   BENCH_ROWS, BENCH_TARGET   override the sizes
+ *   --peer-check               only check the plain-JVM peer against ours on the 1,000-user batch
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
@@ -19,6 +20,7 @@ import { loadConfig, type Settings } from '../src/config';
 import { ensureTopics, topicSpecs } from '../src/kafka/topics';
 import { applyCassandraSchema, DEFAULT_REPLICATION } from '../src/migrate';
 import { buildSyncEvent } from '../processors/enrolment-sync/sync-event';
+import { registerLz4 } from './lz4';
 
 const root = path.resolve(__dirname, '../..');
 const size = process.env.BENCH_SIZE === 'small' ? 'small' : 'default';
@@ -31,8 +33,15 @@ const BIG_BATCH = 'bench_batch_big';
 const MID_BATCH = 'bench_batch_10k';
 const SMALL_BATCH = 'bench_batch_1k';
 const keyspace = `bench_${size}_${ROWS}`;
+const PEER_DIR = path.join(root, 'bench/peer');
+const PEER_JAR = path.join(PEER_DIR, 'target/peer.jar');
+/** The output topics' partitions: what `migrate` gives ours (TOPIC_PARTITIONS), and the peer's. */
+const OUTPUT_PARTITIONS = 4;
+
+registerLz4(); // the peer's output is lz4-compressed
 
 const figures: Record<string, number> = {};
+let peerJava = '';
 const notes: string[] = [];
 
 function log(message: string): void {
@@ -62,6 +71,19 @@ function* benchRows(): Generator<SeedEnrolment> {
     const userId = i % 2 === 0 ? `u${i % TARGET}` : `x${i}`;
     yield { userId, courseId: `do_course_${i % 200}`, batchId: `batch_${i % 2000}`, active: i % 13 !== 0, status: 1 };
   }
+}
+
+const activeCounts = new Map<string, number>();
+/** The users of a batch that a sync selects by default (active; completed ones included), as seeded. */
+function activeUsers(batchId: string): number {
+  if (activeCounts.size === 0) {
+    for (const row of benchRows()) {
+      if (row.active === false) continue;
+      const key = `${row.courseId}/${row.batchId}`;
+      activeCounts.set(key, (activeCounts.get(key) ?? 0) + 1);
+    }
+  }
+  return activeCounts.get(`${COURSE}/${batchId}`) ?? 0;
 }
 
 async function seed(): Promise<void> {
@@ -157,8 +179,8 @@ async function rawRead(batchId: string): Promise<{ rows: number; ms: number; rat
   let rows = 0;
   let plan = '';
   const started = Date.now();
-  for await (const page of reader.readBatch(COURSE, batchId, new AbortController().signal, (r) => (plan = r.plan)))
-    rows += page.length;
+  const pages = reader.readBatch(COURSE, batchId, new AbortController().signal, { report: (r) => (plan = r.plan) });
+  for await (const page of pages) rows += page.rows.length;
   const ms = Date.now() - started;
   await cassandra.shutdown();
   return { rows, ms, rate: Math.round(rows / (ms / 1000)), plan };
@@ -203,8 +225,8 @@ async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: numbe
 async function stopChildAndTopics(child: ChildProcess, admin: Admin, settings: Settings): Promise<void> {
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
-  const { trigger, output, deadLetter } = settings.topics;
-  await admin.deleteTopics({ topics: [trigger, output, deadLetter] }).catch(() => undefined);
+  const { trigger, output, deadLetter, checkpoints } = settings.topics;
+  await admin.deleteTopics({ topics: [trigger, output, deadLetter, checkpoints] }).catch(() => undefined);
   await admin.disconnect();
 }
 
@@ -214,27 +236,285 @@ async function endOffsetSum(admin: Admin, topic: string): Promise<number> {
 }
 
 /**
+ * Reads a topic from its beginning to the end it has now, as a read_committed consumer
+ * (`readUncommitted: false`): aborted records and transaction markers are skipped. Calls
+ * `onRecord` with each record's key and value; returns how many records it read.
+ */
+async function readCommitted(
+  kafka: Kafka,
+  topic: string,
+  onRecord: (key: string, value: Buffer) => void,
+  timeoutMs: number,
+): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
+  // Under exactly once the ends include transaction markers, which the consumer passes over
+  // without handing them to eachBatch: track its position from the batch events instead.
+  const remaining = new Map(
+    ends.filter((p) => Number(p.high) > Number(p.low)).map((p) => [p.partition, Number(p.high)]),
+  );
+  if (remaining.size === 0) return 0;
+  const consumer = kafka.consumer({
+    groupId: `bench-verify-${randomUUID()}`,
+    readUncommitted: false,
+    maxBytes: 64 << 20,
+    maxBytesPerPartition: 16 << 20,
+  });
+  let records = 0;
+  let reachedEnd = (): void => undefined;
+  const atEnd = new Promise<void>((resolve) => (reachedEnd = resolve));
+  consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+    const high = remaining.get(payload.partition);
+    if (high !== undefined && Number(payload.lastOffset) + 1 >= high) {
+      remaining.delete(payload.partition);
+      if (remaining.size === 0) reachedEnd();
+    }
+  });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        for (const m of batch.messages) {
+          records++;
+          onRecord(m.key?.toString() ?? '', m.value ?? Buffer.alloc(0));
+        }
+      },
+    });
+    await Promise.race([
+      atEnd,
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`reading ${topic}: partitions ${[...remaining.keys()]} not read to their end`)),
+          timeoutMs,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    await consumer.disconnect().catch(() => undefined);
+  }
+  return records;
+}
+
+interface OutputCheck {
+  distinctUsers: number;
+  records: number;
+}
+
+/**
+ * Our expansion figures and the peer's are only worth something if every user got an event:
+ * counts the distinct users (record keys) a read_committed consumer sees in `topic` and fails
+ * loudly when they are not the batch's active users.
+ */
+async function verifyOutput(kafka: Kafka, topic: string, batchId: string, who: string): Promise<OutputCheck> {
+  const expected = activeUsers(batchId);
+  const users = new Set<string>();
+  const started = Date.now();
+  const records = await readCommitted(kafka, topic, (key) => users.add(key), 60_000 + expected / 5);
+  const check = { distinctUsers: users.size, records };
+  log(
+    `  verified ${who}: ${users.size.toLocaleString()} distinct users in ${records.toLocaleString()} read_committed records ` +
+      `(${expected.toLocaleString()} active in ${batchId}; read in ${Date.now() - started} ms)`,
+  );
+  if (users.size !== expected) {
+    throw new Error(
+      `VERIFICATION FAILED: ${who} wrote events for ${users.size} distinct users of ${batchId}, ` +
+        `which has ${expected} active users (${records} records in ${topic})`,
+    );
+  }
+  return check;
+}
+
+/** (9) Builds the plain-JVM peer with Maven (from Maven Central, cached in ~/.m2) when its jar is older than its sources. */
+function buildPeer(): void {
+  const sources = [
+    path.join(PEER_DIR, 'pom.xml'),
+    ...readdirSync(path.join(PEER_DIR, 'src'), { recursive: true, encoding: 'utf8' }).map((f) =>
+      path.join(PEER_DIR, 'src', f),
+    ),
+  ];
+  const built = existsSync(PEER_JAR) && existsSync(path.join(PEER_DIR, 'target/lib')) ? statSync(PEER_JAR).mtimeMs : 0;
+  if (sources.every((f) => statSync(f).mtimeMs < built)) return;
+  log('(9) building the plain-JVM peer: mvn -q -B -f bench/peer/pom.xml package');
+  try {
+    execFileSync('mvn', ['-q', '-B', '-f', path.join(PEER_DIR, 'pom.xml'), 'package'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      encoding: 'utf8',
+    });
+  } catch (err) {
+    const { stdout, stderr } = err as { stdout?: string; stderr?: string };
+    throw new Error(`building the peer failed:\n${stdout ?? ''}${stderr ?? ''}`, { cause: err });
+  }
+}
+
+interface PeerResult {
+  rows: number;
+  selected: number;
+  events: number;
+  ms: number;
+  events_per_s: number;
+  cpu_s: number;
+  cpu_s_process: number;
+  java: string;
+  ok: boolean;
+}
+
+interface TriggerIdentity {
+  triggerId: string;
+  requestedAt: number;
+}
+
+/** (9) Runs the peer on one batch for one trigger, to `topic`; it verifies its own count and says so. */
+async function runPeer(batchId: string, trigger: TriggerIdentity, topic: string): Promise<PeerResult> {
+  const args = ['-Xmx512m', '-jar', PEER_JAR, '--keyspace', keyspace, '--course', COURSE, '--batch', batchId];
+  args.push('--trigger-id', trigger.triggerId, '--requested-at', String(trigger.requestedAt), '--topic', topic);
+  const child = spawn('java', args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', resolve);
+  });
+  const line = stdout.trim().split('\n').pop() ?? '';
+  if (code !== 0) throw new Error(`the peer exited with ${code}: ${line}\n${stderr.slice(-2000)}`);
+  const result = JSON.parse(line) as PeerResult;
+  if (!result.ok || result.events !== result.selected) {
+    throw new Error(`the peer's count does not verify: ${line}`);
+  }
+  return result;
+}
+
+async function createOutputTopic(admin: Admin, prefix: string): Promise<string> {
+  const topic = `${prefix}-${randomUUID().slice(0, 8)}`;
+  await admin.createTopics({
+    topics: [{ topic, numPartitions: OUTPUT_PARTITIONS, replicationFactor: 1 }],
+    waitForLeaders: true,
+  });
+  return topic;
+}
+
+/**
+ * (9) The peer on the big batch, on a fresh topic; its output is then counted like ours. Its
+ * trigger is a new one: the peer's events are those of another trigger than ours.
+ */
+async function peerExpansion(batchId: string): Promise<PeerResult & OutputCheck> {
+  const kafka = new Kafka({ brokers: ['127.0.0.1:9092'], logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const topic = await createOutputTopic(admin, 'bench-peer');
+  try {
+    const peer = await runPeer(batchId, { triggerId: randomUUID(), requestedAt: Date.now() }, topic);
+    log(
+      `  peer: ${peer.events} events (${peer.rows} rows read, ${peer.selected} selected) in ${peer.ms} ms: ` +
+        `${peer.events_per_s} events/s, ${peer.cpu_s} CPU-s (${peer.cpu_s_process} CPU-s for the whole JVM)`,
+    );
+    if (peer.selected !== activeUsers(batchId)) {
+      throw new Error(
+        `the peer selected ${peer.selected} users of ${batchId}, which has ${activeUsers(batchId)} active`,
+      );
+    }
+    return { ...peer, ...(await verifyOutput(kafka, topic, batchId, 'the peer')) };
+  } finally {
+    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+    await admin.disconnect();
+  }
+}
+
+/**
+ * (9) The peer builds events the way we do: for the same trigger (id and requestedAt) on the
+ * same batch, its records must be ours byte for byte, key and value. Returns how many matched.
+ */
+async function peerCheck(batchId: string, ours: ExpansionResult): Promise<number> {
+  const theirs = new Map<string, Buffer>();
+  let theirRecords: number;
+  const kafka = new Kafka({ brokers: ['127.0.0.1:9092'], logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const topic = await createOutputTopic(admin, 'bench-peer-check');
+  try {
+    await runPeer(batchId, ours.trigger, topic);
+    theirRecords = await readCommitted(kafka, topic, (key, value) => theirs.set(key, value), 60_000);
+  } finally {
+    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+    await admin.disconnect();
+  }
+  const mine = ours.output ?? new Map<string, Buffer>();
+  const problems: string[] = [];
+  let same = 0;
+  for (const [key, value] of mine) {
+    const other = theirs.get(key);
+    if (other === undefined) problems.push(`${key}: no event from the peer`);
+    else if (!other.equals(value)) problems.push(`${key}: ours ${value.toString()} ≠ peer's ${other.toString()}`);
+    else same++;
+  }
+  for (const key of theirs.keys()) if (!mine.has(key)) problems.push(`${key}: only the peer wrote an event`);
+  const expected = activeUsers(batchId);
+  if (mine.size !== expected) problems.unshift(`we wrote ${mine.size} events, the batch has ${expected} active users`);
+  if (ours.check?.records !== mine.size)
+    problems.unshift(`we wrote ${ours.check?.records} records for ${mine.size} users`);
+  if (theirRecords !== theirs.size) problems.unshift(`the peer wrote ${theirRecords} records for ${theirs.size} users`);
+  if (problems.length > 0) {
+    throw new Error(
+      `PEER CHECK FAILED on ${batchId}: ${same} of ${mine.size} events identical (${theirs.size} from the peer); ` +
+        problems.slice(0, 5).join('; '),
+    );
+  }
+  log(`  the peer's ${theirs.size} events for trigger ${ours.trigger.triggerId} are ours, byte for byte`);
+  return same;
+}
+
+/**
  * (3), (4), (6), (7): a fresh processor process expands one whole-batch trigger. Time runs from
  * the trigger's acknowledgement to the processor's commit of its offset, which it makes only
  * after every event is acknowledged.
  */
+interface ExpansionResult {
+  ms: number;
+  rate: number;
+  stats: ProcStats;
+  rebalances: number;
+  events: number;
+  transactions: number;
+  trigger: TriggerIdentity;
+  /** verify 'count' or 'capture': what a read_committed consumer of the output saw. */
+  check?: OutputCheck;
+  /** verify 'capture': every output record, by key. */
+  output?: Map<string, Buffer>;
+}
+
 async function expansion(
   batchId: string,
   users: number,
-): Promise<{ ms: number; rate: number; stats: ProcStats; rebalances: number; events: number }> {
+  guarantee: 'exactly_once' | 'at_least_once' = 'exactly_once',
+  extraEnv: Record<string, string> = {},
+  verify: 'none' | 'count' | 'capture' = 'none',
+): Promise<ExpansionResult> {
   const settings = benchSettings({ LOG_LEVEL: 'info' });
   const kafka = new Kafka({ brokers: settings.kafka.brokers, logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
   await ensureTopics(admin, topicSpecs(settings.topics));
-  const env = { SYNC_ENV: settings.env, CASSANDRA_KEYSPACE: keyspace, LOG_LEVEL: 'info' };
+  const env = {
+    SYNC_ENV: settings.env,
+    CASSANDRA_KEYSPACE: keyspace,
+    LOG_LEVEL: 'info',
+    SYNC_PROCESSING_GUARANTEE: guarantee,
+    PROCESSOR_PORT: '0',
+    ...extraEnv,
+  };
   const { child, output } = startChild(['processor'], env);
   try {
     await waitFor(() => /joined consumer group/.test(output()), 60000, 'processor to join its group');
     const cpuBefore = procStats(child.pid as number).cpuMs;
     const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
-    const trigger = { triggerId: randomUUID(), courseId: COURSE, batchId, source: 'batch' };
+    const trigger = { triggerId: randomUUID(), requestedAt: Date.now(), courseId: COURSE, batchId, source: 'batch' };
     const started = Date.now();
     const [meta] = await producer.send({
       topic: settings.topics.trigger,
@@ -265,14 +545,38 @@ async function expansion(
     );
     const ms = Date.now() - started;
     const stats = procStats(child.pid as number);
-    const events = await endOffsetSum(admin, settings.topics.output);
+    // Under exactly-once the log's end offsets also count transaction markers: take the count the
+    // processor reports for the trigger, and check it against what the batch holds.
+    const expanded = /"records":(\d+)[^\n]*"msg":"trigger expanded"/.exec(output());
+    const events = Number(expanded?.[1] ?? NaN);
+    if (events !== users) throw new Error(`expected ${users} events for ${batchId}, the processor reports ${events}`);
+    const healthUrl = /"url":"(http:[^"]+)"[^\n]*"msg":"health endpoints listening"/.exec(output())?.[1];
+    const metrics = healthUrl ? await (await fetch(`${healthUrl}/metrics`)).text() : '';
+    const transactions = [...metrics.matchAll(/^sync_transactions_committed_total\{[^}]*\} (\d+)/gm)].reduce(
+      (n, m) => n + Number(m[1]),
+      0,
+    );
     const joins = (output().match(/joined consumer group/g) ?? []).length;
+    let check: OutputCheck | undefined;
+    let records: Map<string, Buffer> | undefined;
+    if (verify === 'count') {
+      check = await verifyOutput(kafka, settings.topics.output, batchId, `our ${guarantee} expansion`);
+    } else if (verify === 'capture') {
+      const captured = new Map<string, Buffer>();
+      const n = await readCommitted(kafka, settings.topics.output, (key, value) => captured.set(key, value), 60_000);
+      check = { distinctUsers: captured.size, records: n };
+      records = captured;
+    }
     return {
       ms,
       rate: Math.round(events / (ms / 1000)),
       stats: { ...stats, cpuMs: stats.cpuMs - cpuBefore },
       rebalances: joins - 1,
       events,
+      transactions,
+      trigger: { triggerId: trigger.triggerId, requestedAt: trigger.requestedAt },
+      check,
+      output: records,
     };
   } finally {
     await stopChildAndTopics(child, admin, settings);
@@ -375,12 +679,19 @@ function versions(): Record<string, string> {
     readdirSync(path.join(root, 'infra/target', dir, 'lib'))
       .find((f) => f.startsWith(prefix))
       ?.replace(/\.jar$/, '') ?? '?';
+  const peerJar = (prefix: string): string =>
+    readdirSync(path.join(PEER_DIR, 'target/lib'))
+      .find((f) => f.startsWith(prefix))
+      ?.replace(/\.jar$/, '') ?? '?';
   return {
     node: process.version,
     kafkajs: pkg('kafkajs'),
     'cassandra-driver': pkg('cassandra-driver'),
     kafka: jar('kafka_2.13-', 'kafka'),
     cassandra: jar('cassandra-all-', 'cassandra'),
+    'peer java': peerJava || '?',
+    'peer driver': peerJar('java-driver-core-'),
+    'peer client': peerJar('kafka-clients-'),
   };
 }
 
@@ -424,8 +735,49 @@ function report(): void {
       `${f.api_rps_at_p99_le_50ms} req/s`,
       `p99 ${f.api_p99_ms_at_best} ms, ${f.api_connections_at_best} connections`,
     ],
+    [
+      `(3) expansion, ${TARGET.toLocaleString()} users, at least once`,
+      `${f.expand_big_alo_events_per_s} events/s`,
+      `${f.expand_big_alo_ms} ms; (3) above is exactly once`,
+    ],
+    [
+      '(3) exactly once ÷ at least once',
+      `${f.ratio_eos_vs_alo}`,
+      `target ≥ 0.9; ${f.txn_max_records} events per transaction, ${f.eos_transactions_per_s} transactions/s`,
+    ],
+    [
+      '(3) exactly once, 1,000 / 50,000 events per transaction',
+      `${f.expand_big_eos_txn_1000_events_per_s} / ${f.expand_big_eos_txn_50000_events_per_s} events/s`,
+      'the default in between; a transaction holds back read_committed readers while open',
+    ],
+    [
+      '(3) distinct users read_committed, exactly / at least once',
+      `${f.expand_big_distinct_users} / ${f.expand_big_alo_distinct_users}`,
+      `verified: the batch has ${activeUsers(BIG_BATCH)} active users`,
+    ],
     ['(6) rebalances during (3)', `${f.rebalances_during_expand}`, ''],
     ['(7) processor CPU per 1,000,000 events', `${f.cpu_s_per_million_events} s`, 'user + system'],
+    [
+      `(9) plain-JVM peer, ${TARGET.toLocaleString()} users`,
+      `${f.peer_events_per_s} events/s`,
+      `${f.peer_ms} ms scan → last ack; Java driver scan, 32 ranges, 8 in flight, page 5,000 → kafka-clients, acks=all, idempotent, lz4, linger 50 ms, 1 MiB batches`,
+    ],
+    [
+      '(9) peer CPU per 1,000,000 events',
+      `${f.peer_cpu_s_per_million_events} s`,
+      `its JVM during the scan (${f.peer_process_cpu_s_per_million_events} s with start-up); ${f.peer_distinct_users} distinct users read_committed`,
+    ],
+    ['(9) ours ÷ peer, events/s', `${f.ratio_events_per_s_ours_vs_peer}`, '(3) ÷ peer; target ≥ 1.0'],
+    [
+      '(9) ours ÷ peer, CPU per 1,000,000 events',
+      `${f.ratio_cpu_per_million_ours_vs_peer}`,
+      '(7) ÷ peer; target: (7) ≤ 7 s',
+    ],
+    [
+      '(9) peer events identical to ours, 1,000 users',
+      `${f.peer_identical_events_small} / ${SMALL}`,
+      'byte for byte, key and value, for the same triggerId and requestedAt',
+    ],
     ['(3) ÷ min((1b), (2))', `${ratioB.toFixed(2)}`, 'target ≥ 0.8'],
     ['(3) ÷ min((1a), (2))', `${ratioA.toFixed(2)}`, ''],
   ];
@@ -475,7 +827,14 @@ async function main(): Promise<void> {
   log(
     `BENCH_SIZE=${size}: ${ROWS.toLocaleString()} rows, target batch ${TARGET.toLocaleString()} users, keyspace ${keyspace}`,
   );
+  buildPeer();
   await seed();
+  if (process.argv.includes('--peer-check')) {
+    log('(9) the peer against ours, 1,000-user batch');
+    const ours = await expansion(SMALL_BATCH, SMALL, 'exactly_once', {}, 'capture');
+    await peerCheck(SMALL_BATCH, ours);
+    return;
+  }
   const kafka = new Kafka({ brokers: ['127.0.0.1:9092'], logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
@@ -510,22 +869,57 @@ async function main(): Promise<void> {
   );
 
   log('(3) expansion of the 1,000-user batch');
-  const s = await expansion(SMALL_BATCH, SMALL);
+  const s = await expansion(SMALL_BATCH, SMALL, 'exactly_once', {}, 'capture');
   figures.expand_small_ms = s.ms;
+  log('(9) the plain-JVM peer on the 1,000-user batch, for the same trigger: its events must be ours');
+  figures.peer_identical_events_small = await peerCheck(SMALL_BATCH, s);
   log('(3) expansion of the 10,000-user batch');
   const m = await expansion(MID_BATCH, MID);
   figures.expand_mid_ms = m.ms;
   figures.expand_mid_events_per_s = m.rate;
   figures.rss_mid_mb = m.stats.peakRssMb;
   log(`(3) expansion of the ${TARGET.toLocaleString()}-user batch`);
-  const b = await expansion(BIG_BATCH, TARGET);
+  const b = await expansion(BIG_BATCH, TARGET, 'exactly_once', {}, 'count');
   figures.expand_big_ms = b.ms;
   figures.expand_big_events_per_s = b.rate;
   figures.expand_big_events = b.events;
   figures.rss_big_mb = b.stats.peakRssMb;
   figures.rebalances_during_expand = b.rebalances;
   figures.cpu_s_per_million_events = Number(((b.stats.cpuMs / 1000) * (1_000_000 / Math.max(1, b.events))).toFixed(1));
-  log(`  ${b.events} events in ${b.ms} ms: ${b.rate} events/s, peak RSS ${b.stats.peakRssMb} MB`);
+  figures.eos_transactions = b.transactions;
+  figures.eos_transactions_per_s = Number((b.transactions / (b.ms / 1000)).toFixed(1));
+  figures.txn_max_records = benchSettings().processor.txnMaxRecords;
+  figures.expand_big_distinct_users = b.check?.distinctUsers ?? NaN;
+  log(
+    `  ${b.events} events in ${b.ms} ms: ${b.rate} events/s, ${b.transactions} transactions, peak RSS ${b.stats.peakRssMb} MB`,
+  );
+  log(`(9) the plain-JVM peer on the ${TARGET.toLocaleString()}-user batch`);
+  const peer = await peerExpansion(BIG_BATCH);
+  figures.peer_events_per_s = peer.events_per_s;
+  figures.peer_ms = peer.ms;
+  figures.peer_events = peer.events;
+  figures.peer_distinct_users = peer.distinctUsers;
+  figures.peer_cpu_s_per_million_events = Number(((peer.cpu_s * 1_000_000) / Math.max(1, peer.events)).toFixed(1));
+  figures.peer_process_cpu_s_per_million_events = Number(
+    ((peer.cpu_s_process * 1_000_000) / Math.max(1, peer.events)).toFixed(1),
+  );
+  figures.ratio_events_per_s_ours_vs_peer = Number((b.rate / peer.events_per_s).toFixed(2));
+  figures.ratio_cpu_per_million_ours_vs_peer = Number(
+    (figures.cpu_s_per_million_events / figures.peer_cpu_s_per_million_events).toFixed(2),
+  );
+  peerJava = peer.java;
+  log(`(3) expansion of the ${TARGET.toLocaleString()}-user batch, at least once`);
+  const alo = await expansion(BIG_BATCH, TARGET, 'at_least_once', {}, 'count');
+  figures.expand_big_alo_distinct_users = alo.check?.distinctUsers ?? NaN;
+  figures.expand_big_alo_ms = alo.ms;
+  figures.expand_big_alo_events_per_s = alo.rate;
+  figures.cpu_s_per_million_events_alo = Number(
+    ((alo.stats.cpuMs / 1000) * (1_000_000 / Math.max(1, alo.events))).toFixed(1),
+  );
+  figures.ratio_eos_vs_alo = Number((b.rate / alo.rate).toFixed(3));
+  log(
+    `  ${alo.events} events in ${alo.ms} ms: ${alo.rate} events/s; exactly once ÷ at least once ${figures.ratio_eos_vs_alo}`,
+  );
 
   log('(5) API latency and throughput');
   await apiLatencyAndThroughput();

@@ -33,6 +33,8 @@ export interface JwtSettings {
   adminRole: string;
   clockToleranceSeconds: number;
 }
+/** Like Kafka Streams' processing.guarantee. */
+export type ProcessingGuarantee = 'exactly_once' | 'at_least_once';
 
 export interface Settings {
   env: string;
@@ -64,11 +66,25 @@ export interface Settings {
     trigger: string;
     output: string;
     deadLetter: string;
+    /** Compacted: where each input partition's trigger in flight records how far it got. */
+    checkpoints: string;
     partitions: number;
     replicationFactor: number;
   };
   processor: {
     groupId: string;
+    guarantee: ProcessingGuarantee;
+    sessionTimeoutMs: number;
+    heartbeatIntervalMs: number;
+    /** A transaction (and checkpoint) closes at this many events, or after txnMaxMs. */
+    txnMaxRecords: number;
+    txnMaxMs: number;
+    transactionTimeoutMs: number;
+    shutdownTimeoutMs: number;
+    maxDeadLetterBytes: number;
+    /** The processor-only process serves /health, /ready and /metrics here. */
+    healthHost: string;
+    healthPort: number;
     eventFormat: EventFormat;
     includeInactive: boolean;
     includeCompleted: boolean;
@@ -235,11 +251,29 @@ export function loadConfig(env: Env): Readonly<Settings> {
       trigger: r.name('TRIGGER_TOPIC', `${prefix}.enrolment.sync.trigger`, TOPIC_NAME, 'a Kafka topic name'),
       output: r.name('SYNC_TOPIC', `${prefix}.batch.enrolment.sync.request`, TOPIC_NAME, 'a Kafka topic name'),
       deadLetter: r.name('DEAD_LETTER_TOPIC', `${prefix}.enrolment.sync.trigger.dlq`, TOPIC_NAME, 'a Kafka topic name'),
+      checkpoints: r.name('CHECKPOINT_TOPIC', `${prefix}.enrolment.sync.checkpoints`, TOPIC_NAME, 'a Kafka topic name'),
       partitions: r.int('TOPIC_PARTITIONS', 4, 1, 10000),
       replicationFactor: r.int('TOPIC_REPLICATION_FACTOR', 1, 1, 32),
     },
     processor: {
       groupId: r.string('CONSUMER_GROUP', `${prefix}.enrolment-sync`),
+      guarantee: r.oneOf<ProcessingGuarantee>('SYNC_PROCESSING_GUARANTEE', 'exactly_once', [
+        'exactly_once',
+        'at_least_once',
+      ]),
+      // The broker's group.min.session.timeout.ms (6 s by default) bounds this from below.
+      sessionTimeoutMs: r.int('SYNC_SESSION_TIMEOUT_MS', 30000, 1000, 3600000),
+      heartbeatIntervalMs: r.int('SYNC_HEARTBEAT_INTERVAL_MS', 3000, 100, 600000),
+      // Measured (docs/benchmarks.md): 10,000 events or 1 s per transaction keeps the commit
+      // overhead small while read_committed readers wait at most about a second.
+      txnMaxRecords: r.int('SYNC_TXN_MAX_RECORDS', 10000, 1, 10000000),
+      txnMaxMs: r.int('SYNC_TXN_MAX_MS', 1000, 10, 600000),
+      transactionTimeoutMs: r.int('SYNC_TRANSACTION_TIMEOUT_MS', 60000, 1000, 900000),
+      shutdownTimeoutMs: r.int('SYNC_SHUTDOWN_TIMEOUT_MS', 10000, 100, 600000),
+      // Below the broker's default message.max.bytes (1 MiB), with room for the batch overhead.
+      maxDeadLetterBytes: r.int('SYNC_DLQ_MAX_BYTES', 900000, 4096, 100 * 1024 * 1024),
+      healthHost: r.string('PROCESSOR_HOST', '127.0.0.1'),
+      healthPort: r.int('PROCESSOR_PORT', 9001, 0, 65535),
       eventFormat: r.oneOf<EventFormat>('SYNC_EVENT_FORMAT', 'json', ['json', 'avro']),
       includeInactive: r.bool('SYNC_INCLUDE_INACTIVE', false),
       includeCompleted: r.bool('SYNC_INCLUDE_COMPLETED', true),
@@ -258,13 +292,19 @@ export function loadConfig(env: Env): Readonly<Settings> {
       retry: {
         retries: r.int('SYNC_RETRIES', 5, 0, 1000),
         initialDelayMs: r.int('SYNC_RETRY_INITIAL_MS', 300, 1, 600000),
-        maxDelayMs: r.int('SYNC_RETRY_MAX_MS', 30000, 1, 3600000),
+        maxDelayMs: r.int('SYNC_RETRY_MAX_MS', 10000, 1, 3600000),
       },
     },
     api: apiSettings(r, env),
   };
   if (settings.cassandra.username !== undefined && settings.cassandra.password === undefined) {
     r.problems.push('CASSANDRA_PASSWORD must be set when CASSANDRA_USERNAME is');
+  }
+  if (settings.processor.heartbeatIntervalMs >= settings.processor.sessionTimeoutMs) {
+    r.problems.push('SYNC_HEARTBEAT_INTERVAL_MS must be less than SYNC_SESSION_TIMEOUT_MS');
+  }
+  if (settings.processor.txnMaxMs >= settings.processor.transactionTimeoutMs) {
+    r.problems.push('SYNC_TXN_MAX_MS must be less than SYNC_TRANSACTION_TIMEOUT_MS');
   }
   if (r.problems.length > 0) {
     throw new SyncError('SYNC_CONFIG', `invalid configuration:\n  - ${r.problems.join('\n  - ')}`, {

@@ -13,14 +13,47 @@ export const errorCodes = [
   'SYNC_INVALID_EVENT',
   'SYNC_TIMEOUT',
   'SYNC_ABORTED',
-  /** A server rejected our credentials (SASL, Cassandra password, registry basic auth). Not retriable. */
-  'SYNC_AUTH_FAILED',
-  /** A TLS handshake failed: an untrusted or mismatched certificate, TLS spoken to a plaintext port. Not retriable. */
+  'SYNC_CASSANDRA_REQUEST_FAILED',
+  'SYNC_KAFKA_REQUEST_FAILED',
+  'SYNC_UNAUTHORIZED',
+  'SYNC_FENCED',
+  /** A TLS handshake failed: an untrusted or mismatched certificate, TLS spoken to a plaintext port. */
   'SYNC_TLS',
   /** Too much work in flight (API requests, queued trigger publishes); retriable after a pause. */
   'SYNC_OVERLOADED',
 ] as const;
 export type ErrorCode = (typeof errorCodes)[number];
+
+/**
+ * What the runtime does about an error, decided once from its code:
+ * - outage: a dependency is unreachable; wait and retry for as long as it lasts, never dead-letter;
+ * - transient: one request failed (a read timeout); retry a bounded number of times, then
+ *   dead-letter the input with the reason;
+ * - bad-input: the input itself is wrong; dead-letter at once;
+ * - fatal: configuration, schema or permissions; stop consuming and exit non-zero;
+ * - fenced: another instance now owns the partition; drop the work, it continues there;
+ * - aborted: we are stopping or giving the partition up.
+ */
+export type ErrorKind = 'outage' | 'transient' | 'bad-input' | 'fatal' | 'fenced' | 'aborted';
+
+const kindOfCode: Readonly<Record<ErrorCode, ErrorKind>> = {
+  SYNC_CONFIG: 'fatal',
+  SYNC_UNAUTHORIZED: 'fatal',
+  SYNC_BAD_REQUEST: 'bad-input',
+  SYNC_BAD_TRIGGER: 'bad-input',
+  SYNC_NOT_FOUND: 'bad-input',
+  SYNC_INVALID_EVENT: 'bad-input',
+  SYNC_CASSANDRA_UNAVAILABLE: 'outage',
+  SYNC_KAFKA_UNAVAILABLE: 'outage',
+  SYNC_REGISTRY_UNAVAILABLE: 'outage',
+  SYNC_CASSANDRA_REQUEST_FAILED: 'transient',
+  SYNC_KAFKA_REQUEST_FAILED: 'transient',
+  SYNC_TIMEOUT: 'transient',
+  SYNC_FENCED: 'fenced',
+  SYNC_ABORTED: 'aborted',
+  SYNC_TLS: 'fatal',
+  SYNC_OVERLOADED: 'transient',
+};
 
 export interface SyncErrorOptions {
   retriable: boolean;
@@ -52,6 +85,14 @@ export function isSyncError(err: unknown): err is SyncError {
     (err as { name?: unknown }).name === 'SyncError' &&
     typeof (err as { code?: unknown }).code === 'string'
   );
+}
+
+/**
+ * Errors we did not translate (a bug, an unexpected library error) count as transient: retried a
+ * few times, then the input is dead-lettered with the reason rather than halting the partition.
+ */
+export function errorKind(err: unknown): ErrorKind {
+  return isSyncError(err) ? kindOfCode[err.code] : 'transient';
 }
 
 /** Anything not known to be permanent is worth another try; bad input is not. */

@@ -16,10 +16,17 @@ export async function runService(options: ServiceOptions, env: NodeJS.ProcessEnv
       process.exit(130);
     }
     log.info({ signal }, 'stopping');
+    // stop() is bounded step by step; this is the backstop should any step hang regardless.
+    setTimeout(() => process.exit(0), settings.processor.shutdownTimeoutMs + 5000).unref();
     void service.stop().then(() => process.exit(0));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  service.events.on('fatal', (err: unknown) => {
+    // A processor that cannot do its work exits rather than idling: the orchestrator sees it.
+    console.error(`error: processor stopped: ${isSyncError(err) ? `${err.code}: ${err.message}` : messageOf(err)}`);
+    void service.stop().then(() => process.exit(isSyncError(err) && err.code === 'SYNC_CONFIG' ? 2 : 1));
+  });
   try {
     await service.start(options);
   } catch (err) {
@@ -27,7 +34,11 @@ export async function runService(options: ServiceOptions, env: NodeJS.ProcessEnv
     await service.stop();
     throw err;
   }
-  const parts = [options.api && `API ${service.url}`, options.processor && `processor on ${settings.topics.trigger}`];
+  const parts = [
+    options.api && `API ${service.url}`,
+    options.processor && `processor on ${settings.topics.trigger}`,
+    service.healthUrl && `health ${service.healthUrl}`,
+  ];
   console.error(
     `enrolment-sync running: ${parts.filter(Boolean).join('; ')} → ${settings.topics.output}. Ctrl-C stops.`,
   );

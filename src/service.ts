@@ -7,6 +7,8 @@ import { createEnrolmentSyncProcessor } from '../processors/enrolment-sync';
 import { createSyncEventEncoder } from '../processors/enrolment-sync/sync-event';
 import { createApp, hardenServer } from './api/app';
 import { createJwtAuthenticator } from './api/auth';
+import { createHealthServer } from './api/health';
+import { EventEmitter } from 'node:events';
 import { createCassandra, translateCassandraError } from './cassandra/client';
 import { EnrolmentReader } from './cassandra/enrolments';
 import type { Settings } from './config';
@@ -17,7 +19,7 @@ import { createTriggerPublisher } from './kafka/trigger-publisher';
 import type { Logger } from './observability/logger';
 import { createMetrics, type Metrics } from './observability/metrics';
 import { syncEventAvroType } from './schemas';
-import { SyncError } from './errors';
+import { messageOf, SyncError } from './errors';
 import { StreamRuntime } from './streams/runtime';
 import { sleep } from './util/async';
 import type { SyncTrigger } from '../processors/enrolment-sync/trigger';
@@ -44,7 +46,10 @@ export class EnrolmentSyncService {
   private apiProducers: Producer[] = [];
   private runtime: StreamRuntime<SyncTrigger> | undefined;
   private server: Server | undefined;
+  private healthServer: Server | undefined;
   private ready = false;
+  /** Emits 'fatal' (the error) when the processor stopped for good: the process should exit non-zero. */
+  readonly events = new EventEmitter();
   private stopping: Promise<void> | undefined;
 
   constructor(
@@ -95,6 +100,7 @@ export class EnrolmentSyncService {
         registry,
         keyChunkSize: settings.processor.produceBatchSize,
       });
+      const p = settings.processor;
       this.runtime = new StreamRuntime(
         this.kafka,
         processor,
@@ -102,19 +108,31 @@ export class EnrolmentSyncService {
           inputTopic: settings.topics.trigger,
           outputTopic: settings.topics.output,
           deadLetterTopic: settings.topics.deadLetter,
-          groupId: settings.processor.groupId,
-          produceBatchSize: settings.processor.produceBatchSize,
-          produceMaxInFlight: settings.processor.produceMaxInFlight,
-          partitionsConsumedConcurrently: settings.processor.partitionsConcurrently,
-          sessionTimeoutMs: 30000,
-          heartbeatIntervalMs: 3000,
-          retry: settings.processor.retry,
+          checkpointTopic: settings.topics.checkpoints,
+          groupId: p.groupId,
+          guarantee: p.guarantee,
+          produceBatchSize: p.produceBatchSize,
+          produceMaxInFlight: p.produceMaxInFlight,
+          partitionsConsumedConcurrently: p.partitionsConcurrently,
+          sessionTimeoutMs: p.sessionTimeoutMs,
+          heartbeatIntervalMs: p.heartbeatIntervalMs,
+          txnMaxRecords: p.txnMaxRecords,
+          txnMaxMs: p.txnMaxMs,
+          transactionTimeoutMs: p.transactionTimeoutMs,
+          shutdownTimeoutMs: p.shutdownTimeoutMs,
+          maxDeadLetterBytes: p.maxDeadLetterBytes,
+          retry: p.retry,
           fromBeginning: true,
         },
         log.child({ component: 'processor' }),
         this.metrics,
       );
+      this.runtime.events.on('fatal', (err: unknown) => {
+        this.ready = false;
+        this.events.emit('fatal', err);
+      });
       await this.runtime.start();
+      if (!options.api) await this.startHealthServer();
     }
 
     if (options.api) {
@@ -158,7 +176,7 @@ export class EnrolmentSyncService {
         authenticate,
         log: log.child({ component: 'api' }),
         metrics: this.metrics,
-        isReady: () => this.ready,
+        isReady: () => this.isReady(),
       });
       await new Promise<void>((resolve, reject) => {
         // Express 5 hands a listen error (EADDRINUSE…) to the callback instead of emitting it.
@@ -181,10 +199,48 @@ export class EnrolmentSyncService {
     this.ready = true;
   }
 
+  private isReady(): boolean {
+    return this.ready && (this.runtime === undefined || this.runtime.ready);
+  }
+
+  /** The base URL of the processor-only health endpoints once they listen. */
+  get healthUrl(): string | undefined {
+    const address = this.healthServer?.address() as AddressInfo | null | undefined;
+    return address ? `http://${this.settings.processor.healthHost}:${address.port}` : undefined;
+  }
+
+  private async startHealthServer(): Promise<void> {
+    const { healthHost, healthPort } = this.settings.processor;
+    const server = createHealthServer({
+      isReady: () => this.isReady(),
+      reason: () => (this.runtime?.failure === undefined ? undefined : messageOf(this.runtime.failure)),
+      metrics: this.metrics,
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err) =>
+        reject(
+          new SyncError(
+            'SYNC_CONFIG',
+            `health endpoints cannot listen on ${healthHost}:${healthPort}: ${err.message}`,
+            {
+              retriable: false,
+              cause: err,
+            },
+          ),
+        ),
+      );
+      server.listen(healthPort, healthHost, () => resolve());
+    });
+    this.healthServer = server;
+    this.log.info({ url: this.healthUrl }, 'health endpoints listening');
+  }
+
   /** A missing topic is a set-up problem with a known fix: say so, rather than a broker error. */
   private async requireTopics(options: ServiceOptions): Promise<void> {
     const { topics } = this.settings;
-    const needed = options.processor ? [topics.trigger, topics.output, topics.deadLetter] : [topics.trigger];
+    const needed = options.processor
+      ? [topics.trigger, topics.output, topics.deadLetter, topics.checkpoints]
+      : [topics.trigger];
     const admin = this.kafka.admin();
     let existing: Set<string>;
     try {
@@ -218,6 +274,10 @@ export class EnrolmentSyncService {
       ['drain', async () => this.server && drainDelayMs > 0 && sleep(drainDelayMs)],
       ['http', async () => this.server && closeServer(this.server, shutdownTimeoutMs)],
       ['processor', async () => this.runtime?.stop()],
+      [
+        'health',
+        async () => this.healthServer && new Promise<void>((resolve) => this.healthServer?.close(() => resolve())),
+      ],
       ['api producers', async () => Promise.all(this.apiProducers.map((p) => p.disconnect()))],
       ['cassandra', async () => this.cassandra.shutdown()],
     ];

@@ -1,6 +1,6 @@
 import type { EnrolmentRow } from '../../src/cassandra/enrolments';
 import type { OutputRecord } from '../../src/streams/types';
-import { buildSyncEvent, type SyncEventEncoder } from './sync-event';
+import { buildSyncEvent, syncEventUuid, type SyncEventEncoder } from './sync-event';
 import type { SyncTrigger } from './trigger';
 
 export const COMPLETED_STATUS = 2;
@@ -24,24 +24,24 @@ export function shouldSync(row: EnrolmentRow, policy: EnrolmentPolicy): boolean 
   return true;
 }
 
-export interface Clock {
-  now(): number;
-  uuid(): string;
-}
-
-/** Pure: enrolment rows of one trigger → the sync records to produce, keyed by userId. */
+/**
+ * Pure: enrolment rows of one trigger → the sync records to produce, keyed by userId. A record is
+ * a function of (trigger, row) alone: ets is the trigger's requestedAt and mid a name-based UUID
+ * of (triggerId, userId), so an event replayed after a crash is byte-identical to the first and
+ * a consumer can recognise it, while a new trigger for the same user gets a new mid.
+ */
 export function toSyncRecords(
   trigger: SyncTrigger,
   rows: readonly EnrolmentRow[],
   policy: EnrolmentPolicy,
   encode: SyncEventEncoder,
-  clock: Clock,
 ): OutputRecord[] {
   const records: OutputRecord[] = [];
-  const ets = clock.now();
+  const ets = trigger.requestedAt;
   for (const row of rows) {
     if (!shouldSync(row, policy)) continue;
-    const event = buildSyncEvent(trigger.courseId, trigger.batchId, row.userId, ets, clock.uuid());
+    const uuid = syncEventUuid(trigger.triggerId, row.userId);
+    const event = buildSyncEvent(trigger.courseId, trigger.batchId, row.userId, ets, uuid);
     records.push({ key: row.userId, value: encode(event) });
   }
   return records;

@@ -1,11 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { RawAvroSchema } from '@kafkajs/confluent-schema-registry/dist/@types';
-import type { BatchReadReport, EnrolmentRow } from '../../src/cassandra/enrolments';
+import type { BatchPage, BatchReadReport, KeyPage, ReadPosition } from '../../src/cassandra/enrolments';
 import { decodeJsonOrAvro } from '../../src/kafka/codecs';
-import type { InputMessage, ProcessContext, StreamProcessor, OutputRecord } from '../../src/streams/types';
+import type { InputMessage, OutputChunk, ProcessContext, StreamProcessor } from '../../src/streams/types';
 import { loadAvroSchema, TRIGGER_SCHEMA_FILE } from '../../src/schemas';
-import { policyFor, toSyncRecords, type Clock, type EnrolmentPolicy } from './expand';
+import { policyFor, toSyncRecords, type EnrolmentPolicy } from './expand';
 import type { SyncEventEncoder } from './sync-event';
 import { parseTrigger, type SyncTrigger } from './trigger';
 
@@ -22,13 +21,14 @@ export interface EnrolmentSource {
     userIds: readonly string[],
     chunkSize: number,
     signal?: AbortSignal,
-  ): AsyncIterable<EnrolmentRow[]>;
+    from?: number,
+  ): AsyncIterable<KeyPage>;
   readBatch(
     courseId: string,
     batchId: string,
     signal: AbortSignal,
-    report?: (r: BatchReadReport) => void,
-  ): AsyncIterable<EnrolmentRow[]>;
+    opts?: { resumeFrom?: ReadPosition; report?: (r: BatchReadReport) => void },
+  ): AsyncIterable<BatchPage>;
 }
 
 export interface EnrolmentSyncDeps {
@@ -38,13 +38,12 @@ export interface EnrolmentSyncDeps {
   /** Needed only to read triggers in the Confluent Avro wire format. */
   registry?: SchemaRegistry;
   keyChunkSize: number;
-  clock?: Clock;
 }
 
-export const systemClock: Clock = { now: () => Date.now(), uuid: () => randomUUID() };
+/** Where a trigger stands: how many of its listed users were read, or the whole-batch read position. */
+type TriggerPosition = { keys: number } | { batch: ReadPosition };
 
 export function createEnrolmentSyncProcessor(deps: EnrolmentSyncDeps): StreamProcessor<SyncTrigger> {
-  const clock = deps.clock ?? systemClock;
   const readerSchema = loadAvroSchema(TRIGGER_SCHEMA_FILE) as unknown as RawAvroSchema;
   return {
     name: PROCESSOR_NAME,
@@ -68,23 +67,32 @@ export function createEnrolmentSyncProcessor(deps: EnrolmentSyncDeps): StreamPro
       };
     },
 
-    async *process(trigger: SyncTrigger, ctx: ProcessContext): AsyncIterable<OutputRecord[]> {
+    async *process(trigger: SyncTrigger, ctx: ProcessContext): AsyncIterable<OutputChunk> {
       const policy = policyFor(trigger, deps.defaults);
-      const pages =
-        trigger.userIds !== null
-          ? deps.enrolments.findByKeysInChunks(
-              trigger.courseId,
-              trigger.batchId,
-              trigger.userIds,
-              deps.keyChunkSize,
-              ctx.signal,
-            )
-          : deps.enrolments.readBatch(trigger.courseId, trigger.batchId, ctx.signal, (report) =>
-              ctx.log.info(report, 'whole-batch read plan'),
-            );
-      for await (const rows of pages) {
-        const records = toSyncRecords(trigger, rows, policy, deps.encode, clock);
-        if (records.length > 0) yield records;
+      const resume = ctx.resumeFrom as TriggerPosition | undefined;
+      if (trigger.userIds !== null) {
+        const from = resume && 'keys' in resume ? resume.keys : 0;
+        const pages = deps.enrolments.findByKeysInChunks(
+          trigger.courseId,
+          trigger.batchId,
+          trigger.userIds,
+          deps.keyChunkSize,
+          ctx.signal,
+          from,
+        );
+        for await (const page of pages) {
+          const records = toSyncRecords(trigger, page.rows, policy, deps.encode);
+          yield { records, position: { keys: page.next } satisfies TriggerPosition, rowsRead: page.rows.length };
+        }
+        return;
+      }
+      const pages = deps.enrolments.readBatch(trigger.courseId, trigger.batchId, ctx.signal, {
+        resumeFrom: resume && 'batch' in resume ? resume.batch : undefined,
+        report: (report) => ctx.log.info(report, 'whole-batch read plan'),
+      });
+      for await (const page of pages) {
+        const records = toSyncRecords(trigger, page.rows, policy, deps.encode);
+        yield { records, position: { batch: page.position } satisfies TriggerPosition, rowsRead: page.rows.length };
       }
     },
   };

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type avro from 'avsc';
 import { SyncError } from '../../src/errors';
 
@@ -34,6 +35,25 @@ export function buildSyncEvent(
     object: { type: 'CourseBatchEnrolment', id: `${batchId}_${userId}` },
     edata: { action: 'user-enrolment-sync', iteration: 1, batchId, userId, courseId },
   };
+}
+
+// The namespace of our name-based event ids (a random v4 UUID, fixed forever).
+const SYNC_EVENT_NAMESPACE = Buffer.from('6f1d2c8e4b7a4e3f9a0d5c2b1e8f7a63', 'hex');
+
+/**
+ * A version-5 (SHA-1, name-based) UUID of (triggerId, userId), as RFC 9562 defines it: the same
+ * pair always gives the same id. The name is the JSON array of both, so no pair of ids can run
+ * together into another pair's name.
+ */
+export function syncEventUuid(triggerId: string, userId: string): string {
+  const digest = createHash('sha1')
+    .update(SYNC_EVENT_NAMESPACE)
+    .update(JSON.stringify([triggerId, userId]))
+    .digest();
+  digest[6] = ((digest[6] as number) & 0x0f) | 0x50;
+  digest[8] = ((digest[8] as number) & 0x3f) | 0x80;
+  const hex = digest.toString('hex', 0, 16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
 export type SyncEventEncoder = (event: SyncEvent) => Buffer | string;

@@ -1,4 +1,4 @@
-import { auth, Client, errors as cassandraErrors, types } from 'cassandra-driver';
+import { auth, Client, errors as cassandraErrors, policies, types } from 'cassandra-driver';
 import type { Settings } from '../config';
 import { isSyncError, SyncError } from '../errors';
 import { describeSecurityFailure, readTlsMaterial } from '../util/tls';
@@ -17,44 +17,87 @@ export function createCassandra(settings: Settings['cassandra'], overrides: { ke
     socketOptions: { connectTimeout: 3000, readTimeout: settings.requestTimeoutMs },
     queryOptions: { prepare: true, consistency: types.consistencies.localQuorum },
     pooling: { coreConnectionsPerHost: { [types.distance.local]: 2 } },
+    // The driver's default waits up to 10 minutes between reconnection attempts; a processor
+    // waiting out an outage should notice a node that is back within seconds.
+    policies: { reconnection: new policies.reconnection.ExponentialReconnectionPolicy(200, 5000, false) },
   });
 }
 
-// Server error codes of the native protocol that mean "try again later", not "your query is wrong".
-const TRANSIENT_SERVER_CODES = new Set<number>([
-  types.responseErrorCodes.overloaded,
-  types.responseErrorCodes.isBootstrapping,
-  types.responseErrorCodes.unavailableException,
-  types.responseErrorCodes.readTimeout,
-  types.responseErrorCodes.writeTimeout,
-  types.responseErrorCodes.readFailure,
-  types.responseErrorCodes.truncateError,
+const codes = types.responseErrorCodes;
+// Native-protocol server errors that mean the cluster cannot serve anyone right now.
+const CLUSTER_UNAVAILABLE_CODES = new Set<number>([
+  codes.overloaded,
+  codes.isBootstrapping,
+  codes.unavailableException,
+  codes.truncateError,
 ]);
+// One request failed on the replicas (a slow or failed read); the next may well succeed.
+const REQUEST_FAILED_CODES = new Set<number>([
+  codes.readTimeout,
+  codes.writeTimeout,
+  codes.readFailure,
+  codes.writeFailure,
+  codes.serverError,
+]);
+const UNAUTHORIZED_CODES = new Set<number>([codes.unauthorized, codes.badCredentials]);
+const CONNECTION_TROUBLE = /ECONNREFUSED|ECONNRESET|EPIPE|socket|connection.*clos|closed connection|not connected/i;
 
-/** Translates a driver error once, at the adapter's edge. */
+/**
+ * Translates a driver error once, at the adapter's edge, into the outcome the runtime acts on
+ * (see ErrorKind): an unreachable cluster is an outage, a timed-out or failed read is transient,
+ * a refused query (no index, bad schema) is a configuration error, a refused login or grant is
+ * unauthorized.
+ */
 export function translateCassandraError(err: unknown, what: string): SyncError {
+  if (isSyncError(err)) return err;
   const message = err instanceof Error ? err.message : String(err);
-  // A wrong password or an untrusted certificate: say so, and do not retry.
+  // A wrong password or an untrusted certificate: say so, naming the variables to check.
   const security = describeSecurityFailure(err, 'Cassandra', {
     credentials: 'CASSANDRA_USERNAME and CASSANDRA_PASSWORD',
     tlsPrefix: 'CASSANDRA',
   });
   if (security) return new SyncError(security.code, `${what}: ${security.message}`, { retriable: false, cause: err });
-  if (err instanceof cassandraErrors.NoHostAvailableError || err instanceof cassandraErrors.OperationTimedOutError) {
+  if (err instanceof cassandraErrors.AuthenticationError) {
+    return new SyncError('SYNC_UNAUTHORIZED', `${what}: Cassandra refused the credentials: ${message}`, {
+      retriable: false,
+      cause: err,
+    });
+  }
+  if (err instanceof cassandraErrors.NoHostAvailableError) {
+    const inner = Object.values((err as { innerErrors?: Record<string, unknown> }).innerErrors ?? {});
+    const authFailure = inner.find((e) => e instanceof cassandraErrors.AuthenticationError);
+    if (authFailure) return translateCassandraError(authFailure, what);
     return new SyncError('SYNC_CASSANDRA_UNAVAILABLE', `${what}: Cassandra unavailable: ${message}`, {
       retriable: true,
       cause: err,
     });
   }
+  if (err instanceof cassandraErrors.OperationTimedOutError) {
+    return new SyncError('SYNC_CASSANDRA_REQUEST_FAILED', `${what}: no answer in time: ${message}`, {
+      retriable: true,
+      cause: err,
+    });
+  }
   if (err instanceof cassandraErrors.ResponseError) {
-    if (TRANSIENT_SERVER_CODES.has(err.code)) {
+    if (CLUSTER_UNAVAILABLE_CODES.has(err.code)) {
       return new SyncError('SYNC_CASSANDRA_UNAVAILABLE', `${what}: ${message}`, { retriable: true, cause: err });
+    }
+    if (REQUEST_FAILED_CODES.has(err.code)) {
+      return new SyncError('SYNC_CASSANDRA_REQUEST_FAILED', `${what}: ${message}`, { retriable: true, cause: err });
+    }
+    if (UNAUTHORIZED_CODES.has(err.code)) {
+      return new SyncError('SYNC_UNAUTHORIZED', `${what}: Cassandra refused access: ${message}`, {
+        retriable: false,
+        cause: err,
+      });
     }
     return new SyncError('SYNC_CONFIG', `${what}: Cassandra rejected the query: ${message}`, {
       retriable: false,
       cause: err,
     });
   }
-  if (isSyncError(err)) return err;
-  return new SyncError('SYNC_CASSANDRA_UNAVAILABLE', `${what}: ${message}`, { retriable: true, cause: err });
+  if (CONNECTION_TROUBLE.test(message)) {
+    return new SyncError('SYNC_CASSANDRA_UNAVAILABLE', `${what}: ${message}`, { retriable: true, cause: err });
+  }
+  return new SyncError('SYNC_CASSANDRA_REQUEST_FAILED', `${what}: ${message}`, { retriable: true, cause: err });
 }

@@ -4,7 +4,7 @@ import { SyncError } from '../errors';
 import type { Logger } from '../observability/logger';
 import { mapConcurrent, mergeBounded, throwIfAborted } from '../util/async';
 import { translateCassandraError } from './client';
-import { MAX_TOKEN, MIN_TOKEN, ringFraction, splitRange, type TokenRange } from './token-ranges';
+import { MAX_TOKEN, MIN_TOKEN, splitRange, tokenOf, type TokenRange } from './token-ranges';
 
 export interface EnrolmentRow {
   userId: string;
@@ -31,9 +31,50 @@ export interface BatchReadReport {
   reason: string;
 }
 
+/**
+ * A token range still to be read: (start, end], as decimal strings so it survives JSON. `skip`
+ * names the users at token start + 1 that were already read: several users can share a token,
+ * so a resumed read starts at that token again and leaves those out.
+ */
+export interface RangeProgress {
+  start: string;
+  end: string;
+  skip?: string[];
+}
+
+/**
+ * Where a whole-batch read stands, exactly: the plan and the ranges not yet read. `probe` means
+ * the auto plan had not decided yet; it probes again from where it stopped. An empty list: done.
+ * This, not a driver paging state, is what a checkpoint records: a paging state is only valid
+ * for the same protocol version and byte-identical statement.
+ */
+export interface ReadPosition {
+  plan: 'probe' | 'index' | 'scan';
+  ranges: RangeProgress[];
+}
+
+export interface BatchPage {
+  rows: EnrolmentRow[];
+  /** The position after these rows. */
+  position: ReadPosition;
+}
+
+export interface KeyPage {
+  rows: EnrolmentRow[];
+  /** How many of the requested ids have been read, these included. */
+  next: number;
+}
+
 const DENSITY_SAMPLE_PARTS = 4096;
 
 type Pager = (range: TokenRange, pageState: string | undefined) => Promise<types.ResultSet>;
+
+interface RangeStep {
+  index: number;
+  rows: EnrolmentRow[];
+  /** The range's progress after these rows; null once the range is finished. */
+  progress: RangeProgress | null;
+}
 
 /**
  * Reads of sunbird_courses.user_enrolments. The table is partitioned by user, so a whole batch
@@ -71,18 +112,23 @@ export class EnrolmentReader {
     return found.filter((r): r is EnrolmentRow => r !== undefined);
   }
 
-  /** Reads `userIds` by key in chunks, so a long list never sits in memory as rows. */
+  /**
+   * Reads `userIds` by key in chunks, so a long list never sits in memory as rows. `from` resumes
+   * after the ids a checkpoint says were read; every chunk is yielded, found rows or not.
+   */
   async *findByKeysInChunks(
     courseId: string,
     batchId: string,
     userIds: readonly string[],
     chunkSize: number,
     signal?: AbortSignal,
-  ): AsyncGenerator<EnrolmentRow[]> {
-    for (let i = 0; i < userIds.length; i += chunkSize) {
+    from = 0,
+  ): AsyncGenerator<KeyPage> {
+    for (let i = from; i < userIds.length; i += chunkSize) {
       if (signal) throwIfAborted(signal);
-      const rows = await this.findByKeys(courseId, batchId, userIds.slice(i, i + chunkSize));
-      if (rows.length > 0) yield rows;
+      const slice = userIds.slice(i, i + chunkSize);
+      const rows = await this.findByKeys(courseId, batchId, slice);
+      yield { rows, next: i + slice.length };
     }
   }
 
@@ -119,79 +165,130 @@ export class EnrolmentReader {
     return this.indexName;
   }
 
+  /** Where a fresh read of a whole batch starts under the configured plan. */
+  async initialPosition(): Promise<ReadPosition> {
+    const plan = this.settings.readPlan;
+    const full = { start: MIN_TOKEN, end: MAX_TOKEN };
+    if (plan === 'scan') return { plan: 'scan', ranges: splitRange(full, this.settings.scanRanges).map(toProgress) };
+    const index = await this.batchIndex();
+    if (index === null) {
+      if (plan === 'index') throw noIndexError();
+      return { plan: 'scan', ranges: splitRange(full, this.settings.scanRanges).map(toProgress) };
+    }
+    if (plan === 'index') return { plan: 'index', ranges: splitRange(full, this.settings.scanRanges).map(toProgress) };
+    return { plan: 'probe', ranges: [toProgress(full)] };
+  }
+
   /**
-   * Every enrolment of (courseId, batchId), in pages. Memory stays bounded: pages are read only
-   * as fast as the caller takes them.
+   * Every enrolment of (courseId, batchId), in pages, each with the exact position after it.
+   * Memory stays bounded: pages are read only as fast as the caller takes them. `resumeFrom`
+   * continues a read from a position an earlier page reported.
    */
   async *readBatch(
     courseId: string,
     batchId: string,
     signal: AbortSignal,
-    report?: (r: BatchReadReport) => void,
-  ): AsyncGenerator<EnrolmentRow[]> {
-    const plan = this.settings.readPlan;
-    const index = plan === 'scan' ? null : await this.batchIndex();
-    if (index === null) {
-      if (plan === 'index') {
-        throw new SyncError('SYNC_CONFIG', 'SYNC_READ_PLAN=index but user_enrolments has no index on batchid', {
-          retriable: false,
-        });
-      }
-      report?.({ plan: 'scan', reason: plan === 'scan' ? 'configured' : 'no index on batchid' });
-      yield* this.parallelRanges({ start: MIN_TOKEN, end: MAX_TOKEN }, signal, this.scanPager(courseId, batchId));
-      return;
+    opts: { resumeFrom?: ReadPosition; report?: (r: BatchReadReport) => void } = {},
+  ): AsyncGenerator<BatchPage> {
+    let position = opts.resumeFrom ?? (await this.initialPosition());
+    if (position.plan === 'index' && (await this.batchIndex()) === null) throw noIndexError();
+    if (position.plan === 'probe' && (await this.batchIndex()) === null) {
+      // The index went away since the read began: scan what is left.
+      position = { plan: 'scan', ranges: position.ranges.flatMap((r) => splitProgress(r, this.settings.scanRanges)) };
     }
-    if (plan === 'index') {
-      report?.({ plan: 'index', reason: 'configured' });
-      yield* this.parallelRanges({ start: MIN_TOKEN, end: MAX_TOKEN }, signal, this.indexPager(courseId, batchId));
-      return;
+    if (!opts.resumeFrom && position.plan !== 'probe') {
+      const configured = this.settings.readPlan !== 'auto';
+      opts.report?.({ plan: position.plan, reason: configured ? 'configured' : 'no index on batchid' });
     }
+    if (position.plan === 'probe') {
+      const probe = this.probe(courseId, batchId, position.ranges[0] as RangeProgress, signal, opts.report);
+      let next: IteratorResult<BatchPage, ReadPosition>;
+      while (!(next = await probe.next()).done) yield next.value;
+      position = next.value;
+    }
+    const pager = position.plan === 'scan' ? this.scanPager(courseId, batchId) : this.indexPager(courseId, batchId);
+    yield* this.readRanges(position, signal, pager);
+  }
 
-    // auto: ask the index first. A small batch is finished within the probe (a few ms whatever
-    // the table's size). A big one tells us, from how far along the ring the probe got, about how
-    // big it is, and the rest of the ring is read by whichever plan costs less.
+  /**
+   * The auto plan: ask the index first. A small batch is finished within the probe (a few ms
+   * whatever the table's size). A big one tells us, from how far along its range the probe got,
+   * about how big it is, and the rest is read by whichever plan costs less. Returns the position
+   * the rest starts from.
+   */
+  private async *probe(
+    courseId: string,
+    batchId: string,
+    range: RangeProgress,
+    signal: AbortSignal,
+    report?: (r: BatchReadReport) => void,
+  ): AsyncGenerator<BatchPage, ReadPosition> {
+    let progress: RangeProgress = range;
+    const first = { start: BigInt(range.start), end: BigInt(range.end) };
     let seen = 0;
-    let lastToken = MIN_TOKEN;
-    let usersAtLastToken = new Set<string>();
     let pageState: string | undefined;
     const probeStarted = Date.now();
     for (;;) {
       throwIfAborted(signal);
-      const page = await this.indexPage(courseId, batchId, { start: MIN_TOKEN, end: MAX_TOKEN }, pageState, true);
-      const rows: EnrolmentRow[] = [];
-      for (const row of page.rows) {
-        const token = BigInt(String(row.t));
-        if (token !== lastToken) usersAtLastToken = new Set();
-        lastToken = token;
-        usersAtLastToken.add(String(row.userid));
-        rows.push(toEnrolment(row));
-      }
+      const page = await this.indexPage(courseId, batchId, first, pageState);
+      const rows = withoutSkipped(page.rows.map(toEnrolment), range.skip);
       seen += rows.length;
-      if (rows.length > 0) yield rows;
       pageState = page.pageState;
       if (!pageState) {
         report?.({ plan: 'index', reason: `batch finished within the index probe (${seen} rows)` });
-        return;
+        yield { rows, position: { plan: 'probe', ranges: [] } };
+        return { plan: 'index', ranges: [] };
       }
+      progress = advance(progress, rows);
+      yield { rows, position: { plan: 'probe', ranges: [progress] } };
       if (seen >= this.settings.indexProbeRows || Date.now() - probeStarted >= this.settings.indexProbeMs) break;
     }
 
-    const covered = Math.max(ringFraction(lastToken), 1e-9);
-    const rest: TokenRange = { start: lastToken - 1n, end: MAX_TOKEN };
+    const lastToken = BigInt(progress.start) + 1n;
+    const covered = Math.max(Number(lastToken - first.start) / Number(first.end - first.start), 1e-9);
+    const rest: TokenRange = { start: BigInt(progress.start), end: first.end };
     const batchRowsLeft = (seen / covered) * (1 - covered);
     const tableRowsLeft = await this.estimateRows(rest);
     const useScan = tableRowsLeft / this.settings.scanRowsPerIndexRow < batchRowsLeft;
     const reason =
-      `probe read ${seen} rows over ${(covered * 100).toFixed(2)}% of the ring in ${Date.now() - probeStarted} ms; ` +
+      `probe read ${seen} rows over ${(covered * 100).toFixed(2)}% of its range in ${Date.now() - probeStarted} ms; ` +
       `about ${Math.round(batchRowsLeft)} batch rows among ${Math.round(tableRowsLeft)} table rows remain`;
     report?.({ plan: useScan ? 'index+scan' : 'index+index', reason });
     this.log?.info({ courseId, batchId, plan: useScan ? 'scan' : 'index', reason }, 'read plan chosen');
-    const skip = usersAtLastToken;
-    const pager = useScan ? this.scanPager(courseId, batchId) : this.indexPager(courseId, batchId);
-    const rows = this.parallelRanges(rest, signal, pager);
-    for await (const page of rows) {
-      // The first range restarts at the probe's last token, whose users were already read.
-      yield skip.size > 0 ? page.filter((r) => !skip.has(r.userId)) : page;
+    return { plan: useScan ? 'scan' : 'index', ranges: splitProgress(progress, this.settings.scanRanges) };
+  }
+
+  /**
+   * Reads the position's ranges, `scanConcurrency` at a time, and reports after each page the
+   * exact position reached: pages of different ranges interleave, but each range is read in
+   * token order, so "the ranges not finished, each from its last token" is exact.
+   */
+  private async *readRanges(position: ReadPosition, signal: AbortSignal, fetchPage: Pager): AsyncGenerator<BatchPage> {
+    const open = new Map<number, RangeProgress>(position.ranges.map((r, i) => [i, r]));
+    const sources = position.ranges.map(
+      (range, index) =>
+        async function* (): AsyncGenerator<RangeStep> {
+          const bounds = { start: BigInt(range.start), end: BigInt(range.end) };
+          let progress = range;
+          let pageState: string | undefined;
+          let firstPage = true;
+          do {
+            throwIfAborted(signal);
+            const page = await fetchPage(bounds, pageState);
+            const all = page.rows.map(toEnrolment);
+            const rows = firstPage ? withoutSkipped(all, range.skip) : all;
+            firstPage = false;
+            pageState = page.pageState;
+            progress = advance(progress, rows);
+            yield { index, rows, progress: pageState ? progress : null };
+          } while (pageState);
+        },
+    );
+    const steps = mergeBounded(sources, this.settings.scanConcurrency, this.settings.scanConcurrency * 2);
+    for await (const step of steps) {
+      if (step.progress === null) open.delete(step.index);
+      else open.set(step.index, step.progress);
+      yield { rows: step.rows, position: { plan: position.plan, ranges: [...open.values()] } };
     }
   }
 
@@ -203,33 +300,15 @@ export class EnrolmentReader {
     return (range, pageState) => this.scanPage(courseId, batchId, range, pageState);
   }
 
-  private parallelRanges(range: TokenRange, signal: AbortSignal, fetchPage: Pager): AsyncGenerator<EnrolmentRow[]> {
-    const sources = splitRange(range, this.settings.scanRanges).map(
-      (r) =>
-        async function* () {
-          let pageState: string | undefined;
-          do {
-            throwIfAborted(signal);
-            const page = await fetchPage(r, pageState);
-            if (page.rows.length > 0) yield page.rows.map(toEnrolment);
-            pageState = page.pageState;
-          } while (pageState);
-        },
-    );
-    return mergeBounded(sources, this.settings.scanConcurrency, this.settings.scanConcurrency * 2);
-  }
-
   private async indexPage(
     courseId: string,
     batchId: string,
     range: TokenRange,
     pageState: string | undefined,
-    withToken = false,
   ): Promise<types.ResultSet> {
-    // Served by the batchid index; courseid is checked on the replica. Only the probe needs each
-    // row's token (to know how far round the ring it got); decoding it costs an object a row.
+    // Served by the batchid index; courseid is checked on the replica.
     const query =
-      `SELECT ${withToken ? 'token(userid) AS t, ' : ''}userid, active, status FROM ${this.table} ` +
+      `SELECT userid, active, status FROM ${this.table} ` +
       'WHERE batchid = ? AND courseid = ? AND token(userid) > ? AND token(userid) <= ? ALLOW FILTERING';
     return this.page(query, [batchId, courseId, long(range.start), long(range.end)], pageState, 'index read');
   }
@@ -289,6 +368,47 @@ export class EnrolmentReader {
       throw translateCassandraError(err, 'estimating table size');
     }
   }
+}
+
+function noIndexError(): SyncError {
+  return new SyncError('SYNC_CONFIG', 'SYNC_READ_PLAN=index but user_enrolments has no index on batchid', {
+    retriable: false,
+  });
+}
+
+function toProgress(range: TokenRange): RangeProgress {
+  return { start: range.start.toString(), end: range.end.toString() };
+}
+
+/** Splits what is left of a range; users already read at its first token stay skipped. */
+function splitProgress(progress: RangeProgress, parts: number): RangeProgress[] {
+  const ranges = splitRange({ start: BigInt(progress.start), end: BigInt(progress.end) }, parts).map(toProgress);
+  if (progress.skip && ranges[0]) ranges[0].skip = progress.skip;
+  return ranges;
+}
+
+function withoutSkipped(rows: EnrolmentRow[], skip: readonly string[] | undefined): EnrolmentRow[] {
+  if (!skip || skip.length === 0) return rows;
+  const skipped = new Set(skip);
+  return rows.filter((r) => !skipped.has(r.userId));
+}
+
+/**
+ * The progress of a range after `rows` (in token order): it now starts just before the last
+ * row's token, skipping the users read at that token. Only the last rows are hashed, client-side
+ * with the partitioner's own Murmur3, so no row pays for a token column.
+ */
+export function advance(progress: RangeProgress, rows: readonly EnrolmentRow[]): RangeProgress {
+  const last = rows[rows.length - 1];
+  if (!last) return progress;
+  const token = tokenOf(last.userId);
+  const atToken = [last.userId];
+  for (let i = rows.length - 2; i >= 0 && tokenOf((rows[i] as EnrolmentRow).userId) === token; i--) {
+    atToken.push((rows[i] as EnrolmentRow).userId);
+  }
+  const start = token - 1n;
+  if (progress.skip && BigInt(progress.start) === start) atToken.push(...progress.skip);
+  return { start: start.toString(), end: progress.end, skip: atToken };
 }
 
 function long(value: bigint): types.Long {

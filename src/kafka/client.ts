@@ -1,7 +1,7 @@
 import { Kafka, Partitioners, type KafkaConfig, type SASLOptions } from 'kafkajs';
 import type { Settings } from '../config';
 import { kafkaLogCreator, type Logger } from '../observability/logger';
-import { SyncError } from '../errors';
+import { isSyncError, SyncError } from '../errors';
 import { describeSecurityFailure, readTlsMaterial } from '../util/tls';
 
 /** TLS and SASL as kafkajs spells them; plaintext when neither is configured (the local default). */
@@ -27,23 +27,75 @@ export function createKafka(settings: Settings['kafka'], log: Logger, overrides:
   });
 }
 
+const UNAUTHORIZED_TYPES = new Set([
+  'SASL_AUTHENTICATION_FAILED',
+  'TOPIC_AUTHORIZATION_FAILED',
+  'GROUP_AUTHORIZATION_FAILED',
+  'CLUSTER_AUTHORIZATION_FAILED',
+  'TRANSACTIONAL_ID_AUTHORIZATION_FAILED',
+  'ILLEGAL_SASL_STATE',
+  'UNSUPPORTED_SASL_MECHANISM',
+]);
+// The broker says our producer epoch is stale: another instance took the transactional id over
+// (or our transaction state is gone). Our open transaction is void; the new owner carries on.
+const FENCED_TYPES = new Set([
+  'INVALID_PRODUCER_EPOCH',
+  'PRODUCER_FENCED',
+  'INVALID_PRODUCER_ID_MAPPING',
+  'INVALID_TXN_STATE',
+  'TRANSACTIONAL_ID_NOT_FOUND',
+]);
+// kafkajs's own transaction state machine refusing a call: the producer is unusable; replace it.
+const LOCAL_TXN_STATE = /Transaction state exception|Cannot continue to use transaction|already an ongoing transaction/;
+const REQUEST_FAILED_TYPES = new Set([
+  'MESSAGE_TOO_LARGE',
+  'RECORD_LIST_TOO_LARGE',
+  'INVALID_RECORD',
+  'CORRUPT_MESSAGE',
+]);
+
+/** The innermost kafkajs error, through KafkaJSNumberOfRetriesExceeded and KafkaJSNonRetriableError. */
+function protocolType(err: unknown): string | undefined {
+  for (let e = err, depth = 0; typeof e === 'object' && e !== null && depth < 8; depth++) {
+    const { type, name } = e as { type?: unknown; name?: unknown };
+    if (typeof type === 'string') return type;
+    if (name === 'KafkaJSSASLAuthenticationError') return 'SASL_AUTHENTICATION_FAILED';
+    e = (e as { cause?: unknown; originalError?: unknown }).cause ?? (e as { originalError?: unknown }).originalError;
+  }
+  return undefined;
+}
+
 /**
- * kafkajs errors carry `retriable`; translate them once, here at the adapter's edge. Rejected
- * credentials and failed TLS handshakes are named as such and are not retriable: waiting does
- * not fix a wrong password or an untrusted certificate.
+ * Translates a kafkajs error once, here at the adapter's edge. kafkajs has already retried what
+ * it retries, so what reaches us is an outage (brokers unreachable, retries exhausted), unless it
+ * names a refused login or grant (fatal), a fenced producer, or a record the broker refuses.
  */
 export function translateKafkaError(err: unknown, what: string): SyncError {
+  if (isSyncError(err)) return err;
+  // Rejected credentials and failed TLS handshakes, named with the variables to check.
   const security = describeSecurityFailure(err, 'Kafka', {
     credentials: 'KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD',
     tlsPrefix: 'KAFKA',
   });
   if (security) return new SyncError(security.code, `${what}: ${security.message}`, { retriable: false, cause: err });
-  const retriable =
-    typeof err === 'object' && err !== null && 'retriable' in err
-      ? Boolean((err as { retriable: unknown }).retriable)
-      : true;
   const message = err instanceof Error ? err.message : String(err);
-  return new SyncError('SYNC_KAFKA_UNAVAILABLE', `${what}: ${message}`, { retriable, cause: err });
+  const type = protocolType(err);
+  if (type !== undefined && UNAUTHORIZED_TYPES.has(type)) {
+    return new SyncError('SYNC_UNAUTHORIZED', `${what}: Kafka refused access (${type}): ${message}`, {
+      retriable: false,
+      cause: err,
+    });
+  }
+  if ((type !== undefined && FENCED_TYPES.has(type)) || LOCAL_TXN_STATE.test(message)) {
+    return new SyncError('SYNC_FENCED', `${what}: producer fenced (${type}): ${message}`, {
+      retriable: false,
+      cause: err,
+    });
+  }
+  if (type !== undefined && REQUEST_FAILED_TYPES.has(type)) {
+    return new SyncError('SYNC_KAFKA_REQUEST_FAILED', `${what}: ${type}: ${message}`, { retriable: true, cause: err });
+  }
+  return new SyncError('SYNC_KAFKA_UNAVAILABLE', `${what}: ${message}`, { retriable: true, cause: err });
 }
 
 /**

@@ -30,7 +30,7 @@ export function translateRegistryError(err: unknown, what: string): SyncError {
   const status = (err as { status?: unknown } | null)?.status;
   if (status === 401 || status === 403) {
     return new SyncError(
-      'SYNC_AUTH_FAILED',
+      'SYNC_UNAUTHORIZED',
       `${what}: the schema registry rejected the credentials (HTTP ${String(status)}); check SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD`,
       { retriable: false, cause: err },
     );

@@ -8,6 +8,18 @@ export function topicSpecs(topics: Settings['topics']): ITopicConfig[] {
     { topic: topics.output, ...common },
     // The dead-letter topic keeps poison input for a person to look at: keep it for 30 days.
     { topic: topics.deadLetter, ...common, configEntries: [{ name: 'retention.ms', value: String(30 * 86400000) }] },
+    // Checkpoints: one live key per input partition, rewritten every transaction. Compacted, and
+    // with as many partitions as the trigger topic, so each partition has one writer.
+    {
+      topic: topics.checkpoints,
+      ...common,
+      configEntries: [
+        { name: 'cleanup.policy', value: 'compact' },
+        { name: 'segment.ms', value: String(3600000) },
+        { name: 'min.cleanable.dirty.ratio', value: '0.1' },
+        { name: 'delete.retention.ms', value: String(86400000) },
+      ],
+    },
   ];
 }
 

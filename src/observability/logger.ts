@@ -8,11 +8,16 @@ export function createLogger(level: string, name = 'enrolment-sync'): Logger {
   return pino({ name, level, base: { processor: name } }, pino.destination(2));
 }
 
+// Our producers bound kafkajs's retries on purpose: a send that fails aborts its transaction
+// (exactly-once) or is retried by the runtime from the checkpoint, so this warning does not apply.
+const MISLEADING = /^Limiting retries for the idempotent producer/;
+
 /** Routes kafkajs' own logs into pino, so one log stream carries everything. */
 export function kafkaLogCreator(log: Logger): logCreator {
   return () =>
     ({ level, log: entry }) => {
       const { message, ...fields } = entry;
+      if (MISLEADING.test(message)) return;
       const child = { ...fields, component: 'kafkajs' };
       switch (level) {
         case KafkaLogLevel.ERROR:

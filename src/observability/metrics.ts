@@ -7,6 +7,7 @@ export interface Metrics {
   triggersProcessed: Counter<'outcome'>;
   triggersDeadLettered: Counter<'code'>;
   triggerExpandSeconds: Histogram<'plan'>;
+  transactionsCommitted: Counter<'kind'>;
   apiRequests: Counter<'route' | 'status'>;
   apiRequestSeconds: Histogram<'route'>;
 }
@@ -38,6 +39,12 @@ export function createMetrics(registry = new Registry(), withDefaults = false): 
       help: 'Time from trigger start to its last event acknowledged',
       labelNames: ['plan'],
       buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300],
+      registers: [registry],
+    }),
+    transactionsCommitted: new Counter({
+      name: 'sync_transactions_committed_total',
+      help: 'Output units committed (transactions under exactly-once): checkpoint, final or wave',
+      labelNames: ['kind'],
       registers: [registry],
     }),
     apiRequests: new Counter({

@@ -26,18 +26,32 @@ export interface ProcessContext {
   /** Aborted when the partition is revoked or the runtime stops: stop at the next chunk. */
   signal: AbortSignal;
   message: InputMessage;
+  /** A position an earlier chunk of this same input reported: continue right after it. */
+  resumeFrom?: unknown;
+}
+
+/** Output of one step of an input, and where the input stands after it. */
+export interface OutputChunk {
+  records: OutputRecord[];
+  /**
+   * Exactly where the input stands after these records, as plain JSON. The runtime commits it as
+   * the checkpoint together with the records, and hands it back as `resumeFrom` after a crash.
+   */
+  position: unknown;
+  /** Source rows read for these records (some rows yield no record). */
+  rowsRead: number;
 }
 
 /**
- * A processor turns one input message into a stream of output chunks. Each chunk is produced
- * before the processor is asked for more (backpressure), and a chunk is the unit that the
- * exactly-once work turns into one transaction with its checkpoint.
+ * A processor turns one input message into a stream of output chunks. Each chunk is taken only
+ * after the one before it is handed to the sink (backpressure); a checkpoint falls between
+ * chunks, never inside one.
  */
 export interface StreamProcessor<I> {
   readonly name: string;
   /** Throws a non-retriable error for poison input (it goes to the dead-letter topic). */
   decode(message: InputMessage): Promise<I>;
-  process(input: I, ctx: ProcessContext): AsyncIterable<OutputRecord[]>;
+  process(input: I, ctx: ProcessContext): AsyncIterable<OutputChunk>;
   /**
    * Inputs that expand to a handful of records (one user, a short list). The runtime expands
    * consecutive small inputs together and lets their records share produce requests.

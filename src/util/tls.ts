@@ -80,7 +80,7 @@ export function describeSecurityFailure(
   err: unknown,
   server: string,
   vars: { credentials: string; tlsPrefix: string },
-): { code: 'SYNC_AUTH_FAILED' | 'SYNC_TLS'; message: string } | undefined {
+): { code: 'SYNC_UNAUTHORIZED' | 'SYNC_TLS'; message: string } | undefined {
   for (const e of errorChain(err)) {
     const name = field(e, 'name');
     const code = field(e, 'code');
@@ -91,7 +91,7 @@ export function describeSecurityFailure(
       /authentication failed|bad credentials|provided username .* and\/or password are incorrect/i.test(message)
     ) {
       return {
-        code: 'SYNC_AUTH_FAILED',
+        code: 'SYNC_UNAUTHORIZED',
         message: `${server} rejected the credentials (wrong user name or password; check ${vars.credentials}): ${message}`,
       };
     }

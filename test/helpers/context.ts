@@ -63,7 +63,14 @@ export async function createTestContext(env: Record<string, string> = {}): Promi
       const steps = [
         () => cassandra.execute(`DROP KEYSPACE IF EXISTS ${settings.cassandra.keyspace}`),
         () =>
-          admin.deleteTopics({ topics: [settings.topics.trigger, settings.topics.output, settings.topics.deadLetter] }),
+          admin.deleteTopics({
+            topics: [
+              settings.topics.trigger,
+              settings.topics.output,
+              settings.topics.deadLetter,
+              settings.topics.checkpoints,
+            ],
+          }),
         () => admin.disconnect(),
         () => cassandra.shutdown(),
       ];

@@ -7,6 +7,7 @@ import type { SeedEnrolment } from '../../src/cassandra/seed';
 import { EnrolmentReader, type BatchReadReport } from '../../src/cassandra/enrolments';
 import { loadConfig } from '../../src/config';
 import type { EnrolmentSyncService } from '../../src/service';
+import type { ProcessedEvent } from '../../src/streams/runtime';
 import { createTestContext, headerText, readTopic, type ConsumedRecord, type TestContext } from '../helpers/context';
 import { enrolment, seed, startService } from '../helpers/service';
 
@@ -218,9 +219,8 @@ describe('processor: whole batch among many other rows', () => {
     const reader = new EnrolmentReader(ctx.cassandra, settings.cassandra.keyspace, settings.processor);
     const reports: BatchReadReport[] = [];
     const seen: string[] = [];
-    for await (const page of reader.readBatch(COURSE, BATCH, new AbortController().signal, (r) => reports.push(r))) {
-      seen.push(...page.map((r) => r.userId));
-    }
+    const pages = reader.readBatch(COURSE, BATCH, new AbortController().signal, { report: (r) => reports.push(r) });
+    for await (const page of pages) seen.push(...page.rows.map((r) => r.userId));
     expect(reports.map((r) => r.plan)).toEqual([plan]);
     expect(seen).toHaveLength(TARGET_USERS);
     expect(new Set(seen).size).toBe(TARGET_USERS);
@@ -280,61 +280,88 @@ describe('processor: whole batch among many other rows', () => {
   });
 });
 
-describe('processor: stopped mid-expansion', () => {
-  test('a trigger interrupted by stop() is redone by the next processor: no user is lost', async () => {
-    const ctx = await createTestContext({ TOPIC_PARTITIONS: '1', SYNC_PAGE_SIZE: '200', SYNC_SCAN_CONCURRENCY: '1' });
-    const users = Array.from({ length: 30_000 }, (_, i) => `stop-${i}`);
-    await seed(
-      ctx,
-      users.map((u) => enrolment(u, COURSE, BATCH)),
-      [[COURSE, BATCH]],
-    );
-    const producer = ctx.kafka.producer();
-    await producer.connect();
-    let first = await startService(ctx, { api: false, processor: true });
-    // A live reader, joined before the trigger is sent, so the stop lands right after the first
-    // events, long before the last page is read (pages of 200 rows, one range at a time).
-    const watcher = ctx.kafka.consumer({ groupId: `watch-${ctx.id}` });
-    try {
-      let sawFirst: () => void = () => undefined;
-      const firstSeen = new Promise<void>((resolve) => (sawFirst = resolve));
-      const joined = new Promise<void>((resolve) => watcher.on(watcher.events.GROUP_JOIN, () => resolve()));
-      await watcher.connect();
-      await watcher.subscribe({ topics: [ctx.settings.topics.output], fromBeginning: true });
-      await watcher.run({ eachBatch: async () => sawFirst() });
-      await joined;
-      await sendTrigger(producer, ctx.settings.topics.trigger, JSON.stringify({ courseId: COURSE, batchId: BATCH }));
-      await firstSeen;
-      await first.stop();
-      await watcher.disconnect();
-      const afterStop = await readTopic(ctx.kafka, ctx.settings.topics.output, {
-        until: () => false,
-        timeoutMs: 1000,
-        settleMs: 0,
+describe('processor: stopped mid-expansion, then resumed', () => {
+  test.each(['exactly_once', 'at_least_once'])(
+    '%s: the next processor resumes from the checkpoint; every user once, the work before the stop kept',
+    async (guarantee) => {
+      const ctx = await createTestContext({
+        TOPIC_PARTITIONS: '1',
+        SYNC_PAGE_SIZE: '200',
+        SYNC_SCAN_CONCURRENCY: '1',
+        SYNC_TXN_MAX_RECORDS: '1000',
+        SYNC_PROCESSING_GUARANTEE: guarantee,
       });
-      expect(afterStop.length).toBeGreaterThan(0);
-      expect(afterStop.length).toBeLessThan(users.length);
-      const committed = await ctx.admin.fetchOffsets({
-        groupId: ctx.settings.processor.groupId,
-        topics: [ctx.settings.topics.trigger],
-      });
-      // The interrupted trigger was not committed: the next owner will redo it.
-      expect(committed[0]?.partitions[0]?.offset).not.toBe('1');
+      const users = Array.from({ length: 30_000 }, (_, i) => `stop-${i}`);
+      await seed(
+        ctx,
+        users.map((u) => enrolment(u, COURSE, BATCH)),
+        [[COURSE, BATCH]],
+      );
+      const producer = ctx.kafka.producer();
+      await producer.connect();
+      let first = await startService(ctx, { api: false, processor: true });
+      // A live read_committed reader, joined before the trigger is sent, so the stop lands right
+      // after the first committed events, long before the last page is read.
+      const watcher = ctx.kafka.consumer({ groupId: `watch-${ctx.id}` });
+      try {
+        let sawFirst: () => void = () => undefined;
+        const firstSeen = new Promise<void>((resolve) => (sawFirst = resolve));
+        const joined = new Promise<void>((resolve) => watcher.on(watcher.events.GROUP_JOIN, () => resolve()));
+        await watcher.connect();
+        await watcher.subscribe({ topics: [ctx.settings.topics.output], fromBeginning: true });
+        await watcher.run({ eachBatch: async () => sawFirst() });
+        await joined;
+        await sendTrigger(producer, ctx.settings.topics.trigger, JSON.stringify({ courseId: COURSE, batchId: BATCH }));
+        await firstSeen;
+        await first.stop();
+        await watcher.disconnect();
+        const afterStop = await readTopic(ctx.kafka, ctx.settings.topics.output, {
+          until: () => false,
+          timeoutMs: 1000,
+          settleMs: 0,
+        });
+        expect(afterStop.length).toBeGreaterThan(0);
+        expect(afterStop.length).toBeLessThan(users.length);
+        const committed = await ctx.admin.fetchOffsets({
+          groupId: ctx.settings.processor.groupId,
+          topics: [ctx.settings.topics.trigger],
+        });
+        // The interrupted trigger was not committed: the next owner continues it.
+        expect(committed[0]?.partitions[0]?.offset).not.toBe('1');
 
-      first = await startService(ctx, { api: false, processor: true });
-      const all = await readTopic(ctx.kafka, ctx.settings.topics.output, {
-        until: (r) => new Set(r.map((x) => x.key)).size >= users.length,
-        timeoutMs: 60000,
-        settleMs: 500,
-      });
-      expect(new Set(all.map((r) => r.key))).toEqual(new Set(users));
-    } finally {
-      await watcher.disconnect().catch(() => undefined);
-      await producer.disconnect();
-      await first.stop();
-      await ctx.cleanup();
-    }
-  });
+        first = await startService(ctx, { api: false, processor: true });
+        const resumed = new Promise<ProcessedEvent>((resolve) =>
+          first.processorRuntime?.events.on('processed', (e: ProcessedEvent) => resolve(e)),
+        );
+        const all = await readTopic(ctx.kafka, ctx.settings.topics.output, {
+          until: (r) => new Set(r.map((x) => x.key)).size >= users.length,
+          timeoutMs: 60000,
+          settleMs: 1000,
+        });
+        expect(new Set(all.map((r) => r.key))).toEqual(new Set(users));
+        if (guarantee === 'exactly_once') expect(all).toHaveLength(users.length);
+        // A clean stop commits what it reached: nothing before the stop is produced again.
+        else expect(all.length - users.length).toBeLessThanOrEqual(1000);
+        const event = await resumed;
+        expect(event).toMatchObject({ outcome: 'done', resumed: true });
+        // The count carries over in the checkpoint: the trigger's total, not just the second half.
+        expect(event.records).toBe(users.length);
+        // Finished: the checkpoint is deleted (a tombstone is its last record).
+        const checkpoints = await readTopic(ctx.kafka, ctx.settings.topics.checkpoints, {
+          until: (r) => r.length > 0 && r[r.length - 1]!.value.length === 0,
+          timeoutMs: 10000,
+          settleMs: 200,
+        });
+        expect(checkpoints.length).toBeGreaterThan(1);
+        expect(checkpoints[checkpoints.length - 1]!.value.length).toBe(0);
+      } finally {
+        await watcher.disconnect().catch(() => undefined);
+        await producer.disconnect();
+        await first.stop();
+        await ctx.cleanup();
+      }
+    },
+  );
 });
 
 describe('processor: Avro output', () => {

@@ -117,9 +117,9 @@ describe('a wrong password or an untrusted certificate: a clear startup error na
     }
   };
 
-  test('Kafka: wrong SCRAM password → SYNC_AUTH_FAILED naming the SASL variables', async () => {
+  test('Kafka: wrong SCRAM password → SYNC_UNAUTHORIZED naming the SASL variables', async () => {
     const err = await start({ KAFKA_SASL_PASSWORD: 'not-the-password' });
-    expect(err).toMatchObject({ code: 'SYNC_AUTH_FAILED', retriable: false });
+    expect(err).toMatchObject({ code: 'SYNC_UNAUTHORIZED', retriable: false });
     expect(err!.message).toMatch(/Kafka rejected the credentials/);
     expect(err!.message).toMatch(/KAFKA_SASL_PASSWORD/);
   });
@@ -131,9 +131,9 @@ describe('a wrong password or an untrusted certificate: a clear startup error na
     expect(err!.message).toMatch(/KAFKA_TLS_CA_FILE/);
   });
 
-  test('Cassandra: wrong password → SYNC_AUTH_FAILED naming CASSANDRA_PASSWORD', async () => {
+  test('Cassandra: wrong password → SYNC_UNAUTHORIZED naming CASSANDRA_PASSWORD', async () => {
     const err = await start({ CASSANDRA_PASSWORD: 'not-the-password' });
-    expect(err).toMatchObject({ code: 'SYNC_AUTH_FAILED', retriable: false });
+    expect(err).toMatchObject({ code: 'SYNC_UNAUTHORIZED', retriable: false });
     expect(err!.message).toMatch(/Cassandra rejected the credentials/);
     expect(err!.message).toMatch(/CASSANDRA_PASSWORD/);
   });
@@ -145,8 +145,8 @@ describe('a wrong password or an untrusted certificate: a clear startup error na
     expect(err!.message).toMatch(/CASSANDRA_TLS_CA_FILE/);
   });
 
-  test('Cassandra: no password at all against PasswordAuthenticator → SYNC_AUTH_FAILED', async () => {
+  test('Cassandra: no password at all against PasswordAuthenticator → SYNC_UNAUTHORIZED', async () => {
     const err = await start({ CASSANDRA_USERNAME: '', CASSANDRA_PASSWORD: '' });
-    expect(err).toMatchObject({ code: 'SYNC_AUTH_FAILED' });
+    expect(err).toMatchObject({ code: 'SYNC_UNAUTHORIZED' });
   });
 });

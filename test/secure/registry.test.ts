@@ -83,9 +83,9 @@ describe('schema registry over https with basic auth', () => {
     expect(seen.at(-1)).toBe(`Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}`);
   });
 
-  test('a wrong password → SYNC_AUTH_FAILED naming the variables', async () => {
+  test('a wrong password → SYNC_UNAUTHORIZED naming the variables', async () => {
     await expect(registerSchemas(registry({ SCHEMA_REGISTRY_PASSWORD: 'wrong' }), topics())).rejects.toMatchObject({
-      code: 'SYNC_AUTH_FAILED',
+      code: 'SYNC_UNAUTHORIZED',
       retriable: false,
       message: expect.stringMatching(/rejected the credentials \(HTTP 401\).*SCHEMA_REGISTRY_PASSWORD/),
     });

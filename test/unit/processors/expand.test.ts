@@ -1,6 +1,11 @@
 import avro from 'avsc';
 import { policyFor, shouldSync, toSyncRecords } from '../../../processors/enrolment-sync/expand';
-import { buildSyncEvent, createSyncEventEncoder, syncEventJson } from '../../../processors/enrolment-sync/sync-event';
+import {
+  buildSyncEvent,
+  createSyncEventEncoder,
+  syncEventJson,
+  syncEventUuid,
+} from '../../../processors/enrolment-sync/sync-event';
 import { parseTrigger } from '../../../processors/enrolment-sync/trigger';
 import { syncEventAvroType } from '../../../src/schemas';
 
@@ -63,10 +68,35 @@ describe('enrolment policy', () => {
       ],
       defaults,
       encode,
-      clock,
     );
     expect(records.map((r) => r.key)).toEqual(['a', 'c']);
     expect(JSON.parse(records[1]!.value as string).object.id).toBe('batch_id_c');
+  });
+
+  test('an event is a function of (trigger, user): ets is requestedAt, mid a name-based UUID', () => {
+    const encode = createSyncEventEncoder(syncEventAvroType(), 'json');
+    const row = { userId: 'u-1', active: true, status: 1 };
+    const once = toSyncRecords(trigger, [row], defaults, encode)[0]!;
+    const again = toSyncRecords(trigger, [row], defaults, encode)[0]!;
+    expect(again.value).toEqual(once.value);
+    const event = JSON.parse(once.value as string);
+    expect(event.ets).toBe(trigger.requestedAt);
+    expect(event.mid).toMatch(/^LP\.\d+\.[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    const otherTrigger = JSON.parse(
+      toSyncRecords({ ...trigger, triggerId: 'another' }, [row], defaults, encode)[0]!.value as string,
+    );
+    const otherUser = JSON.parse(
+      toSyncRecords(trigger, [{ ...row, userId: 'u-2' }], defaults, encode)[0]!.value as string,
+    );
+    expect(otherTrigger.mid).not.toBe(event.mid);
+    expect(otherUser.mid).not.toBe(event.mid);
+  });
+
+  test('the name-based UUID is RFC 9562 version 5 and keeps the two ids apart', () => {
+    expect(syncEventUuid('t', 'u')).toBe(syncEventUuid('t', 'u'));
+    // Without an unambiguous name, ("a|b", "c") and ("a", "b|c") could collide.
+    expect(syncEventUuid('a|b', 'c')).not.toBe(syncEventUuid('a', 'b|c'));
+    expect(syncEventUuid('ab', 'c')).not.toBe(syncEventUuid('a', 'bc'));
   });
 });
 

@@ -1,0 +1,421 @@
+import type { RetrySettings } from '../config';
+import { errorCodeOf, errorKind, messageOf, SyncError } from '../errors';
+import type { Logger } from '../observability/logger';
+import type { Metrics } from '../observability/metrics';
+import { sleep } from '../util/async';
+import type { Checkpoint } from './checkpoints';
+import type { CompactedTable } from './compacted-table';
+import { deadLetterRecord, fitDeadLetter } from './dead-letter';
+import { backoffDelay } from './retry';
+import type { PartitionSink } from './sink';
+import type { InputMessage, OutputRecord, StreamProcessor } from './types';
+
+export interface WorkerSettings {
+  retry: RetrySettings;
+  /** A transaction is committed once it holds this many records… */
+  txnMaxRecords: number;
+  /** …or has been open this long (also how often a sparse read writes a checkpoint). */
+  txnMaxMs: number;
+  /** At most this many consecutive small inputs share one transaction. */
+  maxWave: number;
+  maxDeadLetterBytes: number;
+}
+
+export interface ProcessedEvent {
+  topic: string;
+  partition: number;
+  offset: string;
+  outcome: 'done' | 'dead-lettered';
+  records: number;
+  ms: number;
+  code?: string;
+  resumed?: boolean;
+}
+
+export interface WorkerContext {
+  /** The group generation the batch was fetched in: a new one means a new assignment, so restore. */
+  generation: number;
+  /** Aborted when the partition is revoked, a heartbeat fails or the runtime stops. */
+  signal: AbortSignal;
+  resolveOffset(offset: string): void;
+}
+
+interface WorkerDeps<I> {
+  processor: StreamProcessor<I>;
+  sink: PartitionSink;
+  checkpoints: CompactedTable<Checkpoint>;
+  checkpointKey: string;
+  checkpointPartition: number;
+  /** The group's committed offset for this partition, read after fencing. */
+  committedOffset(): Promise<string | undefined>;
+  settings: WorkerSettings;
+  log: Logger;
+  metrics?: Metrics;
+  onProcessed(event: ProcessedEvent): void;
+}
+
+interface WaveItem<I> {
+  message: InputMessage;
+  input: I | undefined;
+  small: boolean;
+  /** Bad input found while decoding: it rides in the wave's transaction as a dead letter. */
+  badInput?: unknown;
+}
+
+type SmallOutcome = { records: OutputRecord[] } | { failure: unknown };
+
+/**
+ * One input partition: restores on assignment (fence, committed offset, checkpoint), then turns
+ * its messages into committed units: a large input as a run of transactions, each ending with the
+ * checkpoint of where it got, the last also carrying the input offset; a wave of small inputs as
+ * one transaction. Errors are acted on by kind (errors.ts): outages wait and resume from the last
+ * checkpoint, transient failures are retried a few times and then dead-lettered, bad input is
+ * dead-lettered at once, fatal errors stop the runtime.
+ */
+export class PartitionWorker<I> {
+  private restoredIn = -1;
+  /** The last committed checkpoint, if it is about an input not yet finished. */
+  private current: Checkpoint | undefined;
+  private skipBelow: bigint | undefined;
+
+  constructor(
+    readonly partition: number,
+    private readonly deps: WorkerDeps<I>,
+  ) {}
+
+  /** Forget the restore: the next batch fences and reads offset and checkpoint again. */
+  invalidate(): void {
+    this.restoredIn = -1;
+  }
+
+  async close(): Promise<void> {
+    this.invalidate();
+    await this.deps.sink.close();
+  }
+
+  private async restore(generation: number, signal: AbortSignal): Promise<void> {
+    if (this.restoredIn === generation) return;
+    const { sink, checkpoints, log } = this.deps;
+    const started = Date.now();
+    await sink.open();
+    const committed = await this.deps.committedOffset();
+    await checkpoints.caughtUp(this.deps.checkpointPartition, signal);
+    const checkpoint = checkpoints.get(this.deps.checkpointKey);
+    this.skipBelow = committed === undefined ? undefined : BigInt(committed);
+    // A checkpoint for an input below the committed offset is from a finished input: ignore it.
+    this.current =
+      checkpoint && (committed === undefined || BigInt(checkpoint.offset) >= BigInt(committed))
+        ? checkpoint
+        : undefined;
+    this.restoredIn = generation;
+    log.info(
+      {
+        committedOffset: committed ?? null,
+        checkpoint: this.current ? { offset: this.current.offset, produced: this.current.produced } : null,
+        ms: Date.now() - started,
+      },
+      'partition restored',
+    );
+  }
+
+  /**
+   * Processes a fetched batch. Returns normally when done or when it gave the partition up
+   * (revoked, stopping, fenced, Kafka gone): whatever is unresolved is fetched again and resumes
+   * from the checkpoint. Throws only fatal errors.
+   */
+  async processBatch(messages: InputMessage[], ctx: WorkerContext): Promise<void> {
+    try {
+      await this.restore(ctx.generation, ctx.signal);
+      let next = 0;
+      while (next < messages.length && !ctx.signal.aborted) {
+        const first = messages[next] as InputMessage;
+        if (this.skipBelow !== undefined && BigInt(first.offset) < this.skipBelow) {
+          // Finished by an earlier owner after this batch was fetched.
+          ctx.resolveOffset(first.offset);
+          next++;
+          continue;
+        }
+        const wave = await this.takeWave(messages, next);
+        const only = wave[0] as WaveItem<I>;
+        if (wave.length === 1 && !only.small) await this.handleOne(only.message, only.input, ctx.signal);
+        else await this.handleWave(wave, ctx.signal);
+        next += wave.length;
+        ctx.resolveOffset((wave[wave.length - 1] as WaveItem<I>).message.offset);
+      }
+    } catch (err) {
+      const kind = errorKind(err);
+      if (kind === 'fatal') throw err;
+      if (kind !== 'aborted') this.invalidate();
+      this.deps.log.info(
+        { partition: this.partition, reason: messageOf(err), code: errorCodeOf(err) },
+        'partition work handed back; it resumes from the last checkpoint',
+      );
+    }
+  }
+
+  /**
+   * Consecutive small inputs (one user, a short list) are taken together, up to maxWave: they
+   * are expanded concurrently and committed in one transaction, so a burst of API calls costs a
+   * few round trips instead of a transaction each. Anything else is taken alone.
+   */
+  private async takeWave(messages: InputMessage[], from: number): Promise<WaveItem<I>[]> {
+    const wave: WaveItem<I>[] = [];
+    for (let j = from; j < messages.length && wave.length < this.deps.settings.maxWave; j++) {
+      const message = messages[j] as InputMessage;
+      let input: I | undefined;
+      try {
+        input = await this.deps.processor.decode(message);
+      } catch (err) {
+        // Poison input is cheap to dead-letter with its neighbours; anything else (the registry
+        // unreachable) is handled alone, where it is waited out.
+        if (errorKind(err) === 'bad-input') {
+          wave.push({ message, input: undefined, small: true, badInput: err });
+          continue;
+        }
+        input = undefined;
+      }
+      const small = input !== undefined && (this.deps.processor.isSmall?.(input) ?? false);
+      if (!small) {
+        if (wave.length === 0) wave.push({ message, input, small: false });
+        break;
+      }
+      wave.push({ message, input, small: true });
+    }
+    return wave;
+  }
+
+  /** One input, in as many transactions as it needs; resumes from the checkpoint after failures. */
+  private async handleOne(message: InputMessage, decoded: I | undefined, signal: AbortSignal): Promise<void> {
+    const started = Date.now();
+    let transientFailures = 0;
+    for (let attempt = 0; ; attempt++) {
+      const resumed = this.current?.offset === message.offset;
+      try {
+        const input = decoded ?? (await this.deps.processor.decode(message));
+        const records = await this.expand(message, input, signal);
+        this.deps.onProcessed({ ...where(message), outcome: 'done', records, ms: Date.now() - started, resumed });
+        return;
+      } catch (err) {
+        const kind = errorKind(err);
+        await this.giveUpUncommitted(err);
+        if (kind === 'fatal' || kind === 'fenced' || kind === 'aborted' || signal.aborted) throw err;
+        if (kind === 'bad-input' || (kind === 'transient' && ++transientFailures > this.deps.settings.retry.retries)) {
+          await this.deadLetter([message], err);
+          this.deps.onProcessed({
+            ...where(message),
+            outcome: 'dead-lettered',
+            records: 0,
+            code: errorCodeOf(err),
+            ms: Date.now() - started,
+          });
+          return;
+        }
+        await this.wait(err, attempt, message, signal);
+      }
+    }
+  }
+
+  /** Runs the input's chunks into the sink, committing a checkpoint every txnMax records or ms. */
+  private async expand(message: InputMessage, input: I, signal: AbortSignal): Promise<number> {
+    const { processor, sink, settings } = this.deps;
+    const resume = this.current?.offset === message.offset ? this.current : undefined;
+    const describe = processor.describe(input);
+    const log = this.deps.log.child(describe);
+    let produced = resume?.produced ?? 0;
+    let rowsRead = resume?.rowsRead ?? 0;
+    let lastCommit = Date.now();
+    if (resume) log.info({ produced, rowsRead }, 'resuming from checkpoint');
+    const chunks = processor.process(input, { log, signal, message, resumeFrom: resume?.position });
+    // Where the records added since the last commit reach: committed even when we are stopped
+    // between two commits, so a deploy keeps the work done up to the last chunk.
+    let reached: Checkpoint | undefined;
+    try {
+      for await (const chunk of chunks) {
+        await sink.add(chunk.records);
+        produced += chunk.records.length;
+        rowsRead += chunk.rowsRead;
+        reached = {
+          offset: message.offset,
+          position: chunk.position,
+          produced,
+          rowsRead,
+          describe,
+          updatedAt: Date.now(),
+        };
+        const full = sink.uncommitted >= settings.txnMaxRecords;
+        if (full || signal.aborted || Date.now() - (sink.openSince ?? lastCommit) >= settings.txnMaxMs) {
+          await sink.commit({ checkpoint: reached });
+          this.current = reached;
+          reached = undefined;
+          lastCommit = Date.now();
+          this.deps.metrics?.transactionsCommitted.inc({ kind: 'checkpoint' });
+          if (signal.aborted) throw new SyncError('SYNC_ABORTED', 'partition given up mid-input', { retriable: false });
+        }
+      }
+    } catch (err) {
+      if (errorKind(err) === 'aborted' && reached !== undefined) {
+        const checkpoint = reached;
+        await sink.commit({ checkpoint }).then(
+          () => (this.current = checkpoint),
+          (e: unknown) => log.warn({ err: e }, 'could not commit the last chunk while giving the partition up'),
+        );
+      }
+      throw err;
+    }
+    // The last transaction deletes the checkpoint and moves the input offset past this input.
+    await sink.commit({ checkpoint: null, nextOffset: nextOffset(message) });
+    this.current = undefined;
+    this.deps.metrics?.transactionsCommitted.inc({ kind: 'final' });
+    this.deps.metrics?.syncEventsProduced.inc(
+      { source: String(describe.source ?? 'unknown') },
+      produced - (resume?.produced ?? 0),
+    );
+    const memory = process.memoryUsage();
+    log.info(
+      { records: produced, rowsRead, resumed: resume !== undefined, rssMb: Math.round(memory.rss / 2 ** 20) },
+      'trigger expanded',
+    );
+    return produced;
+  }
+
+  /** A wave of small inputs: expanded concurrently, committed in one transaction with the last offset. */
+  private async handleWave(wave: WaveItem<I>[], signal: AbortSignal): Promise<void> {
+    const started = Date.now();
+    const { sink } = this.deps;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const outcomes = await Promise.all(wave.map((item) => this.expandSmall(item, signal)));
+        let records = 0;
+        for (const [i, outcome] of outcomes.entries()) {
+          const { message } = wave[i] as WaveItem<I>;
+          if ('records' in outcome) {
+            await sink.add(outcome.records);
+            records += outcome.records.length;
+          } else {
+            await sink.deadLetter(this.deadLetterFor(message, outcome.failure));
+          }
+        }
+        await sink.commit({ nextOffset: nextOffset((wave[wave.length - 1] as WaveItem<I>).message) });
+        this.deps.metrics?.transactionsCommitted.inc({ kind: 'wave' });
+        this.deps.metrics?.syncEventsProduced.inc({ source: 'wave' }, records);
+        const ms = Date.now() - started;
+        outcomes.forEach((outcome, i) => {
+          const { message } = wave[i] as WaveItem<I>;
+          if ('records' in outcome) {
+            this.deps.onProcessed({ ...where(message), outcome: 'done', records: outcome.records.length, ms });
+          } else {
+            this.deps.onProcessed({
+              ...where(message),
+              outcome: 'dead-lettered',
+              records: 0,
+              code: errorCodeOf(outcome.failure),
+              ms,
+            });
+          }
+        });
+        this.deps.log.debug({ triggers: wave.length, records, ms }, 'small triggers expanded');
+        return;
+      } catch (err) {
+        const kind = errorKind(err);
+        await this.giveUpUncommitted(err);
+        if (kind === 'fatal' || kind === 'fenced' || kind === 'aborted' || signal.aborted) throw err;
+        await this.wait(err, attempt, (wave[0] as WaveItem<I>).message, signal);
+      }
+    }
+  }
+
+  /** Expands one small input; its own bad input or spent transient retries become its dead letter. */
+  private async expandSmall(item: WaveItem<I>, signal: AbortSignal): Promise<SmallOutcome> {
+    const { processor, settings } = this.deps;
+    if (item.badInput !== undefined) return { failure: item.badInput };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const records: OutputRecord[] = [];
+        const input = item.input ?? (await processor.decode(item.message));
+        const log = this.deps.log.child(processor.describe(input));
+        for await (const chunk of processor.process(input, { log, signal, message: item.message })) {
+          for (const record of chunk.records) records.push(record);
+        }
+        return { records };
+      } catch (err) {
+        const kind = errorKind(err);
+        if (kind === 'bad-input') return { failure: err };
+        if (kind !== 'transient') throw err;
+        if (attempt >= settings.retry.retries) return { failure: err };
+        await sleep(backoffDelay(attempt, settings.retry), signal);
+      }
+    }
+  }
+
+  private deadLetterFor(message: InputMessage, err: unknown) {
+    const record = deadLetterRecord(message, err, this.deps.processor.name, new Date());
+    this.deps.log.warn(
+      { code: errorCodeOf(err), reason: messageOf(err), partition: message.partition, offset: message.offset },
+      'trigger sent to the dead-letter topic',
+    );
+    this.deps.metrics?.triggersDeadLettered.inc({ code: errorCodeOf(err) });
+    return fitDeadLetter(record, this.deps.settings.maxDeadLetterBytes);
+  }
+
+  /** Dead letters and the offset past them, in one transaction; a checkpoint they had is deleted. */
+  private async deadLetter(messages: InputMessage[], err: unknown): Promise<void> {
+    const { sink } = this.deps;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        for (const message of messages) await sink.deadLetter(this.deadLetterFor(message, err));
+        const last = messages[messages.length - 1] as InputMessage;
+        const hadCheckpoint = this.current !== undefined;
+        await sink.commit({ checkpoint: hadCheckpoint ? null : undefined, nextOffset: nextOffset(last) });
+        this.current = undefined;
+        return;
+      } catch (e) {
+        // A dead letter that cannot be written is never retried in a tight loop, and never skipped:
+        // an outage waits; anything else stops the processor rather than losing the input.
+        await this.giveUpUncommitted(e);
+        const kind = errorKind(e);
+        if (kind === 'fenced' || kind === 'aborted') throw e;
+        if (kind !== 'outage') {
+          throw new SyncError('SYNC_CONFIG', `cannot write to the dead-letter topic: ${messageOf(e)}`, {
+            retriable: false,
+            cause: e,
+          });
+        }
+        await sleep(backoffDelay(attempt, this.deps.settings.retry));
+      }
+    }
+  }
+
+  /** Aborts what the sink holds; a sink that cannot abort is reopened (fenced anew) on the next batch. */
+  private async giveUpUncommitted(cause: unknown): Promise<void> {
+    try {
+      await this.deps.sink.abort();
+    } catch (err) {
+      this.invalidate();
+      throw errorKind(cause) === 'fatal' ? cause : err;
+    }
+  }
+
+  private async wait(err: unknown, attempt: number, message: InputMessage, signal: AbortSignal): Promise<void> {
+    const delayMs = backoffDelay(attempt, this.deps.settings.retry);
+    this.deps.log.warn(
+      {
+        err,
+        kind: errorKind(err),
+        attempt: attempt + 1,
+        delayMs,
+        partition: message.partition,
+        offset: message.offset,
+      },
+      'input failed; resuming from the last checkpoint after a pause',
+    );
+    await sleep(delayMs, signal);
+  }
+}
+
+function where(message: InputMessage): Pick<ProcessedEvent, 'topic' | 'partition' | 'offset'> {
+  return { topic: message.topic, partition: message.partition, offset: message.offset };
+}
+
+function nextOffset(message: InputMessage): string {
+  return (BigInt(message.offset) + 1n).toString();
+}

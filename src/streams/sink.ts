@@ -1,0 +1,396 @@
+import type { Kafka, Message, Producer, Transaction } from 'kafkajs';
+import { errorKind } from '../errors';
+import { javaCompatiblePartitioner, translateKafkaError } from '../kafka/client';
+import { sleep } from '../util/async';
+import { checkpointMessage, type Checkpoint } from './checkpoints';
+import type { OutputRecord } from './types';
+
+export type ProcessingGuarantee = 'exactly_once' | 'at_least_once';
+
+/** Where one input partition's output goes, and how its progress is made durable. */
+export interface SinkSettings {
+  groupId: string;
+  inputTopic: string;
+  partition: number;
+  outputTopic: string;
+  deadLetterTopic: string;
+  checkpointTopic: string;
+  checkpointKey: string;
+  checkpointPartition: number;
+  /** Records per produce request, and produce requests outstanding at once. */
+  batchSize: number;
+  maxInFlight: number;
+  transactionTimeoutMs: number;
+}
+
+/**
+ * The output side of one input partition. Records, dead letters and the checkpoint added between
+ * two commits form one unit: under exactly-once a Kafka transaction that also carries the input
+ * offset; under at-least-once records acknowledged first, then the checkpoint, then the offset.
+ */
+export interface PartitionSink {
+  readonly guarantee: ProcessingGuarantee;
+  /**
+   * Takes ownership of the partition's output. Under exactly-once this fences every earlier
+   * producer of the partition (a zombie, or ourselves before a crash) and aborts its open
+   * transaction, so what is read afterwards (offset, checkpoint) is final.
+   */
+  open(): Promise<void>;
+  add(records: readonly OutputRecord[]): Promise<void>;
+  deadLetter(record: Message): Promise<void>;
+  /** Makes everything added so far durable, with the checkpoint (null deletes it) and the next input offset. */
+  commit(opts: { checkpoint?: Checkpoint | null; nextOffset?: string }): Promise<void>;
+  /** Gives up what was added since the last commit (under at-least-once, records already sent stay). */
+  abort(): Promise<void>;
+  /** Records added since the last commit, and when the first of them was added. */
+  readonly uncommitted: number;
+  readonly openSince: number | undefined;
+  close(): Promise<void>;
+}
+
+export interface SinkFactory {
+  (settings: SinkSettings): PartitionSink;
+}
+
+/** A send function's promises, at most `limit` outstanding; the first failure is kept and rethrown. */
+class SendWindow {
+  private inFlight: Promise<void>[] = [];
+  private failure: { error: unknown } | undefined;
+
+  constructor(private readonly limit: number) {}
+
+  async push(send: () => Promise<unknown>, what: string): Promise<void> {
+    this.throwIfFailed();
+    // The rejection handler is attached at once: a failed send never becomes an unhandled rejection.
+    const sent = send().then(
+      () => undefined,
+      (error: unknown) => {
+        this.failure ??= { error: translateKafkaError(error, what) };
+      },
+    );
+    this.inFlight.push(sent);
+    if (this.inFlight.length >= this.limit) await this.inFlight.shift();
+    this.throwIfFailed();
+  }
+
+  async drain(): Promise<void> {
+    await Promise.all(this.inFlight.splice(0));
+    this.throwIfFailed();
+  }
+
+  /** Waits for what is in flight and forgets its outcome (the error path). */
+  async settle(): Promise<void> {
+    await Promise.all(this.inFlight.splice(0));
+    this.failure = undefined;
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure.error;
+  }
+}
+
+/** Producer retries: short first waits (the transaction coordinator answers CONCURRENT_TRANSACTIONS for a few ms after a commit; kafkajs's default first wait is 300 ms), then up to ~10 s in all before the error reaches the runtime as an outage. */
+const PRODUCER_RETRY = { initialRetryTime: 20, maxRetryTime: 2000, retries: 10, multiplier: 2 };
+
+async function retryConcurrentTransactions<T>(fn: () => Promise<T>): Promise<T> {
+  // kafkajs does not retry AddOffsetsToTxn when the coordinator is still finishing the previous
+  // transaction (tulios/kafkajs#1416); the Java client waits ~20 ms and asks again.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const type = (err as { type?: unknown }).type;
+      if (type !== 'CONCURRENT_TRANSACTIONS' || attempt >= 50) throw err;
+      await sleep(Math.min(20 * (attempt + 1), 200));
+    }
+  }
+}
+
+/**
+ * Exactly-once: one transactional producer per input partition, transactional id
+ * `<group>-<topic>-<partition>`. kafkajs has no KIP-447 (its sendOffsets carries no group
+ * generation), so zombies are fenced the classic way: the id belongs to the partition, and the
+ * next owner's InitProducerId bumps the epoch and aborts whatever the old owner left open.
+ */
+export class TransactionalSink implements PartitionSink {
+  readonly guarantee = 'exactly_once';
+  private producer: Producer | undefined;
+  private txn: Transaction | undefined;
+  private pending: Message[] = [];
+  private readonly window: SendWindow;
+  private added = 0;
+  private started: number | undefined;
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly settings: SinkSettings,
+  ) {
+    this.window = new SendWindow(settings.maxInFlight);
+  }
+
+  get transactionalId(): string {
+    const { groupId, inputTopic, partition } = this.settings;
+    return `${groupId}-${inputTopic}-${partition}`;
+  }
+
+  get uncommitted(): number {
+    return this.added;
+  }
+
+  get openSince(): number | undefined {
+    return this.started;
+  }
+
+  async open(): Promise<void> {
+    await this.close();
+    const producer = this.kafka.producer({
+      transactionalId: this.transactionalId,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      transactionTimeout: this.settings.transactionTimeoutMs,
+      allowAutoTopicCreation: false,
+      createPartitioner: javaCompatiblePartitioner,
+      retry: PRODUCER_RETRY,
+    });
+    try {
+      await producer.connect();
+      // kafkajs sends InitProducerId for the transactional id lazily, on the first transaction():
+      // begin and abort an empty one to fence now, before the offset and checkpoint are read.
+      const fence = await producer.transaction();
+      await fence.abort();
+    } catch (err) {
+      await producer.disconnect().catch(() => undefined);
+      throw translateKafkaError(err, `fencing ${this.transactionalId}`);
+    }
+    this.producer = producer;
+  }
+
+  private async transaction(): Promise<Transaction> {
+    if (this.txn) return this.txn;
+    if (!this.producer) throw translateKafkaError(new Error('sink not open'), 'transaction');
+    try {
+      this.txn = await this.producer.transaction();
+    } catch (err) {
+      throw translateKafkaError(err, `beginning a transaction of ${this.transactionalId}`);
+    }
+    this.started = Date.now();
+    return this.txn;
+  }
+
+  async add(records: readonly OutputRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const txn = await this.transaction();
+    this.added += records.length;
+    for (const record of records) {
+      this.pending.push(record as Message);
+      if (this.pending.length >= this.settings.batchSize) await this.sendPending(txn);
+    }
+  }
+
+  private async sendPending(txn: Transaction): Promise<void> {
+    const messages = this.pending;
+    this.pending = [];
+    const { outputTopic } = this.settings;
+    await this.window.push(() => txn.send({ topic: outputTopic, acks: -1, messages }), `produce to ${outputTopic}`);
+  }
+
+  async deadLetter(record: Message): Promise<void> {
+    const txn = await this.transaction();
+    const { deadLetterTopic } = this.settings;
+    await this.window.push(
+      () => txn.send({ topic: deadLetterTopic, acks: -1, messages: [record] }),
+      `dead-letter produce to ${deadLetterTopic}`,
+    );
+  }
+
+  async commit(opts: { checkpoint?: Checkpoint | null; nextOffset?: string }): Promise<void> {
+    const { settings } = this;
+    const txn = await this.transaction();
+    try {
+      await this.window.drain();
+      // The last records and the checkpoint travel in one produce request.
+      const topicMessages = [];
+      if (this.pending.length > 0) topicMessages.push({ topic: settings.outputTopic, messages: this.pending });
+      if (opts.checkpoint !== undefined) {
+        topicMessages.push({
+          topic: settings.checkpointTopic,
+          messages: [checkpointMessage(settings.checkpointKey, settings.checkpointPartition, opts.checkpoint)],
+        });
+      }
+      this.pending = [];
+      if (topicMessages.length > 0) await txn.sendBatch({ acks: -1, topicMessages });
+      if (opts.nextOffset !== undefined) {
+        const offsets = {
+          consumerGroupId: settings.groupId,
+          topics: [
+            { topic: settings.inputTopic, partitions: [{ partition: settings.partition, offset: opts.nextOffset }] },
+          ],
+        };
+        await retryConcurrentTransactions(() => txn.sendOffsets(offsets));
+      }
+      await txn.commit();
+    } catch (err) {
+      throw translateKafkaError(err, `committing a transaction of ${this.transactionalId}`);
+    }
+    this.txn = undefined;
+    this.added = 0;
+    this.started = undefined;
+  }
+
+  async abort(): Promise<void> {
+    this.pending = [];
+    this.added = 0;
+    this.started = undefined;
+    await this.window.settle();
+    const txn = this.txn;
+    this.txn = undefined;
+    if (!txn?.isActive()) return;
+    try {
+      await txn.abort();
+    } catch (err) {
+      // A producer stuck in "ongoing transaction" (tulios/kafkajs#1315): only a new producer with
+      // the same id recovers it, and that is what open() makes. Until then this sink is unusable.
+      await this.close();
+      throw translateKafkaError(err, `aborting a transaction of ${this.transactionalId}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    const producer = this.producer;
+    this.producer = undefined;
+    this.txn = undefined;
+    this.pending = [];
+    this.added = 0;
+    this.started = undefined;
+    await this.window.settle();
+    await producer?.disconnect().catch(() => undefined);
+  }
+}
+
+/**
+ * At-least-once: records are produced by an idempotent producer and acknowledged before the
+ * checkpoint and the offset are written, so a crash repeats at most the records since the last
+ * commit; nothing is ever lost. Cheaper: no transaction markers, no fencing.
+ */
+export class AtLeastOnceSink implements PartitionSink {
+  readonly guarantee = 'at_least_once';
+  private producer: Producer | undefined;
+  private pending: Message[] = [];
+  private readonly window: SendWindow;
+  private added = 0;
+  private started: number | undefined;
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly settings: SinkSettings,
+    private readonly commitOffset: (topic: string, partition: number, offset: string) => Promise<void>,
+  ) {
+    this.window = new SendWindow(settings.maxInFlight);
+  }
+
+  get uncommitted(): number {
+    return this.added;
+  }
+
+  get openSince(): number | undefined {
+    return this.started;
+  }
+
+  async open(): Promise<void> {
+    if (this.producer) return;
+    const producer = this.kafka.producer({
+      idempotent: true,
+      allowAutoTopicCreation: false,
+      createPartitioner: javaCompatiblePartitioner,
+      retry: PRODUCER_RETRY,
+    });
+    try {
+      await producer.connect();
+    } catch (err) {
+      await producer.disconnect().catch(() => undefined);
+      throw translateKafkaError(err, 'connecting the producer');
+    }
+    this.producer = producer;
+  }
+
+  private get connected(): Producer {
+    if (!this.producer) throw translateKafkaError(new Error('sink not open'), 'produce');
+    return this.producer;
+  }
+
+  async add(records: readonly OutputRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    this.started ??= Date.now();
+    this.added += records.length;
+    for (const record of records) {
+      this.pending.push(record as Message);
+      if (this.pending.length >= this.settings.batchSize) await this.sendPending();
+    }
+  }
+
+  private async sendPending(): Promise<void> {
+    const producer = this.connected;
+    const messages = this.pending;
+    this.pending = [];
+    const { outputTopic } = this.settings;
+    await this.window.push(
+      () => producer.send({ topic: outputTopic, acks: -1, messages }),
+      `produce to ${outputTopic}`,
+    );
+  }
+
+  async deadLetter(record: Message): Promise<void> {
+    const { deadLetterTopic } = this.settings;
+    try {
+      await this.connected.send({ topic: deadLetterTopic, acks: -1, messages: [record] });
+    } catch (err) {
+      throw translateKafkaError(err, `dead-letter produce to ${deadLetterTopic}`);
+    }
+  }
+
+  async commit(opts: { checkpoint?: Checkpoint | null; nextOffset?: string }): Promise<void> {
+    const { settings } = this;
+    if (this.pending.length > 0) await this.sendPending();
+    await this.window.drain();
+    if (opts.checkpoint !== undefined) {
+      try {
+        await this.connected.send({
+          topic: settings.checkpointTopic,
+          acks: -1,
+          messages: [checkpointMessage(settings.checkpointKey, settings.checkpointPartition, opts.checkpoint)],
+        });
+      } catch (err) {
+        throw translateKafkaError(err, `writing a checkpoint to ${settings.checkpointTopic}`);
+      }
+    }
+    if (opts.nextOffset !== undefined) {
+      try {
+        await this.commitOffset(settings.inputTopic, settings.partition, opts.nextOffset);
+      } catch (err) {
+        throw translateKafkaError(err, 'committing the input offset');
+      }
+    }
+    this.added = 0;
+    this.started = undefined;
+  }
+
+  async abort(): Promise<void> {
+    this.pending = [];
+    this.added = 0;
+    this.started = undefined;
+    await this.window.settle();
+  }
+
+  async close(): Promise<void> {
+    const producer = this.producer;
+    this.producer = undefined;
+    await this.abort();
+    await producer?.disconnect().catch(() => undefined);
+  }
+}
+
+/** Whether a sink failure leaves the sink usable (a clean abort) or needs open() again. */
+export function needsReopen(err: unknown): boolean {
+  const kind = errorKind(err);
+  return kind === 'fenced' || kind === 'outage';
+}

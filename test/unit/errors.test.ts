@@ -1,0 +1,66 @@
+import { errors as cassandraErrors, types } from 'cassandra-driver';
+import { translateCassandraError } from '../../src/cassandra/client';
+import { errorKind } from '../../src/errors';
+import { translateKafkaError } from '../../src/kafka/client';
+
+/** Errors are classified once, at the adapters' edges, into what the runtime does about them. */
+describe('error classification', () => {
+  const responseError = (code: number) => new cassandraErrors.ResponseError(code, 'server says no');
+
+  test.each([
+    ['no host answers', new cassandraErrors.NoHostAvailableError({}), 'outage'],
+    ['cluster overloaded', responseError(types.responseErrorCodes.overloaded), 'outage'],
+    ['not enough replicas', responseError(types.responseErrorCodes.unavailableException), 'outage'],
+    ['a read timed out on the replicas', responseError(types.responseErrorCodes.readTimeout), 'transient'],
+    ['a read failed on the replicas', responseError(types.responseErrorCodes.readFailure), 'transient'],
+    ['the client gave up waiting', new cassandraErrors.OperationTimedOutError('timeout'), 'transient'],
+    ['a query the server refuses (no index)', responseError(types.responseErrorCodes.invalid), 'fatal'],
+    ['a missing grant', responseError(types.responseErrorCodes.unauthorized), 'fatal'],
+    ['bad credentials', new cassandraErrors.AuthenticationError('bad password'), 'fatal'],
+    [
+      'bad credentials behind "no host"',
+      new cassandraErrors.NoHostAvailableError({ '127.0.0.1:9042': new cassandraErrors.AuthenticationError('no') }),
+      'fatal',
+    ],
+  ])('Cassandra: %s → %s', (_what, err, kind) => {
+    expect(errorKind(translateCassandraError(err, 'reading'))).toBe(kind);
+  });
+
+  const kafkajsError = (name: string, props: Record<string, unknown> = {}) =>
+    Object.assign(new Error(`kafkajs ${name}`), { name, ...props });
+
+  test.each([
+    [
+      'retries exhausted (the data-loss case: must wait, not dead-letter)',
+      kafkajsError('KafkaJSNumberOfRetriesExceeded', {
+        retriable: false,
+        cause: kafkajsError('KafkaJSConnectionError'),
+      }),
+      'outage',
+    ],
+    ['connection refused', kafkajsError('KafkaJSConnectionError', { retriable: true }), 'outage'],
+    ['a request timed out', kafkajsError('KafkaJSRequestTimeoutError', { retriable: true }), 'outage'],
+    ['a fenced producer', kafkajsError('KafkaJSProtocolError', { type: 'PRODUCER_FENCED' }), 'fenced'],
+    [
+      'a stale epoch, wrapped',
+      kafkajsError('KafkaJSNonRetriableError', {
+        cause: kafkajsError('KafkaJSProtocolError', { type: 'INVALID_PRODUCER_EPOCH' }),
+      }),
+      'fenced',
+    ],
+    [
+      'kafkajs refusing a call on an ended transaction',
+      kafkajsError('KafkaJSNonRetriableError', { message: 'Cannot continue to use transaction once ended' }),
+      'fenced',
+    ],
+    ['no ACL for the topic', kafkajsError('KafkaJSProtocolError', { type: 'TOPIC_AUTHORIZATION_FAILED' }), 'fatal'],
+    ['SASL login refused', kafkajsError('KafkaJSSASLAuthenticationError'), 'fatal'],
+    ['a record too large', kafkajsError('KafkaJSProtocolError', { type: 'MESSAGE_TOO_LARGE' }), 'transient'],
+  ])('Kafka: %s → %s', (_what, err, kind) => {
+    expect(errorKind(translateKafkaError(err, 'producing'))).toBe(kind);
+  });
+
+  test('an error we did not translate is transient: retried, then dead-lettered, never a halt', () => {
+    expect(errorKind(new TypeError('oops'))).toBe('transient');
+  });
+});
