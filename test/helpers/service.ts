@@ -3,7 +3,15 @@ import { insertCourseBatch, insertEnrolments, type SeedEnrolment } from '../../s
 import type { TestContext } from './context';
 
 export async function startService(ctx: TestContext, options: ServiceOptions): Promise<EnrolmentSyncService> {
-  const service = new EnrolmentSyncService({ ...ctx.settings, api: { ...ctx.settings.api, port: 0 } }, ctx.log);
+  // Ephemeral ports: test files (and other checkouts' tests) run side by side.
+  const service = new EnrolmentSyncService(
+    {
+      ...ctx.settings,
+      api: { ...ctx.settings.api, port: 0 },
+      processor: { ...ctx.settings.processor, healthPort: 0 },
+    },
+    ctx.log,
+  );
   await service.start(options);
   return service;
 }
