@@ -306,6 +306,29 @@ export function createApp(deps: ApiDeps): express.Express {
 }
 
 /**
+ * For endpoints only operators may use (whole-batch triggers, trigger status): mount after the
+ * app's `authenticate` step. With authentication off (no principal) everything passes, as on the
+ * single-machine default; with it on, only a token with the admin role does (403 otherwise).
+ */
+export function requireAdmin(now: () => Date = () => new Date()) {
+  return (_req: Request, res: Response, next: NextFunction): void => {
+    const { principal, msgid } = res.locals as Locals;
+    if (principal === undefined || principal.admin) return next();
+    res
+      .status(403)
+      .json(
+        errorEnvelope(
+          msgid ?? randomUUID(),
+          now(),
+          'FORBIDDEN',
+          'Forbidden: this endpoint needs the admin role.',
+          'FORBIDDEN',
+        ),
+      );
+  };
+}
+
+/**
  * What Node's HTTP server does before express sees a request: a request line it cannot parse, a
  * CONNECT. Answered with the envelope too, instead of a bare 400 or a dropped connection.
  */

@@ -93,12 +93,12 @@ export async function createJwtAuthenticator(settings: JwtSettings): Promise<Aut
         clockTolerance: settings.clockToleranceSeconds,
         requiredClaims: ['exp'],
       };
+      const token = match[1] as string;
+      // Two overloads of one call: a key, or a key set (JWKS) that picks the key by `kid`.
       const { payload } =
-        key instanceof Uint8Array
-          ? await jwtVerify(match[1] as string, key, verifyOptions)
-          : typeof key === 'function'
-            ? await jwtVerify(match[1] as string, key, verifyOptions)
-            : await jwtVerify(match[1] as string, key, verifyOptions);
+        typeof key === 'function'
+          ? await jwtVerify(token, key, verifyOptions)
+          : await jwtVerify(token, key, verifyOptions);
       const userId = claimAt(payload, settings.userClaim);
       if (typeof userId !== 'string' || userId.trim() === '') {
         return { status: 401, reason: `token has no ${settings.userClaim} claim` };
