@@ -81,32 +81,38 @@ export function describeSecurityFailure(
   server: string,
   vars: { credentials: string; tlsPrefix: string },
 ): { code: 'SYNC_UNAUTHORIZED' | 'SYNC_TLS'; message: string } | undefined {
-  for (const e of errorChain(err)) {
+  const chain = errorChain(err);
+  const unauthorized = (message: string) => ({
+    code: 'SYNC_UNAUTHORIZED' as const,
+    message: `${server} rejected the credentials (wrong user name or password; check ${vars.credentials}): ${message}`,
+  });
+  const untrusted = (detail: string) => ({
+    code: 'SYNC_TLS' as const,
+    message: `TLS with ${server} failed: the server's certificate is not trusted (${detail}); check ${vars.tlsPrefix}_TLS_CA_FILE`,
+  });
+  const notTls = (detail: string) => ({
+    code: 'SYNC_TLS' as const,
+    message: `TLS with ${server} failed: the port does not speak TLS (${detail}); check ${vars.tlsPrefix}_TLS and the address`,
+  });
+  // First the errors that say exactly what they are (by name or OpenSSL code), deepest cause
+  // included; their own message is the clearest.
+  for (const e of chain) {
     const name = field(e, 'name');
     const code = field(e, 'code');
+    if (name === 'KafkaJSSASLAuthenticationError' || name === 'AuthenticationError') {
+      return unauthorized(field(e, 'message'));
+    }
+    if (CERTIFICATE_CODES.has(code)) return untrusted(`${code}: ${field(e, 'message')}`);
+    if (code === 'ERR_SSL_WRONG_VERSION_NUMBER') return notTls(code);
+  }
+  // Then what only the wording tells (an error that lost its code on the way up).
+  for (const e of chain) {
     const message = field(e, 'message');
-    if (
-      name === 'KafkaJSSASLAuthenticationError' ||
-      name === 'AuthenticationError' ||
-      /authentication failed|bad credentials|provided username .* and\/or password are incorrect/i.test(message)
-    ) {
-      return {
-        code: 'SYNC_UNAUTHORIZED',
-        message: `${server} rejected the credentials (wrong user name or password; check ${vars.credentials}): ${message}`,
-      };
+    if (/authentication failed|bad credentials|provided username .* and\/or password are incorrect/i.test(message)) {
+      return unauthorized(message);
     }
-    if (CERTIFICATE_CODES.has(code) || /certificate|self[- ]signed/i.test(message)) {
-      return {
-        code: 'SYNC_TLS',
-        message: `TLS with ${server} failed: the server's certificate is not trusted (${code || message}); check ${vars.tlsPrefix}_TLS_CA_FILE`,
-      };
-    }
-    if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number|EPROTO/i.test(`${code} ${message}`)) {
-      return {
-        code: 'SYNC_TLS',
-        message: `TLS with ${server} failed: the port does not speak TLS (${code || message}); check ${vars.tlsPrefix}_TLS and the address`,
-      };
-    }
+    if (/certificate|self[- ]signed/i.test(message)) return untrusted(message);
+    if (/wrong version number|EPROTO/i.test(message)) return notTls(message);
   }
   return undefined;
 }
