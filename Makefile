@@ -98,10 +98,12 @@ FAULT_RUNS = \
 	npx jest --selectProjects faults --runInBand --json --outputFile=.run/jest-faults.json || status=1; \
 	npx jest --selectProjects faults-servers --runInBand --json --outputFile=.run/jest-faults-servers.json || status=1;
 
-# One closing line for every jest run above: "N passed, M failed" (a run that left no results counts as failed).
+# One closing line for every jest run above: "N passed, M failed"; a test file that could not run
+# counts as one failure, and a run that left no results is named.
 JEST_SUMMARY = node -e 'let p = 0, f = 0; const lost = []; \
 	for (const file of process.argv.slice(1)) { \
-	  try { const r = require(require("path").resolve(file)); p += r.numPassedTests; f += r.numFailedTests; } \
+	  try { const r = require(require("path").resolve(file)); \
+	        p += r.numPassedTests; f += r.numFailedTests + r.numRuntimeErrorTestSuites; } \
 	  catch { lost.push(file); } } \
 	console.log(`$${p} passed, $${f} failed on node $${process.version}` + (lost.length ? ` (no results from $${lost.join(", ")})` : ""))'
 

@@ -20,6 +20,9 @@ import { loadConfig, type Settings } from '../src/config';
 import { ensureTopics, topicSpecs } from '../src/kafka/topics';
 import { applyCassandraSchema, DEFAULT_REPLICATION } from '../src/migrate';
 import { buildSyncEvent } from '../processors/enrolment-sync/sync-event';
+import { createLogger } from '../src/observability/logger';
+import { StatusStore } from '../src/streams/status-store';
+import type { TriggerStatus } from '../src/streams/status';
 import { registerLz4 } from './lz4';
 
 const root = path.resolve(__dirname, '../..');
@@ -171,8 +174,25 @@ async function bareKafkajs(kafka: Kafka, topic: string, records: number): Promis
 }
 
 /** (2) The read ceiling: our reader, exactly as the processor reads, producing nothing. */
-async function rawRead(batchId: string): Promise<{ rows: number; ms: number; rate: number; plan: string }> {
-  const settings = benchSettings();
+/** A local server's pid, from infra/services.sh's pid file (undefined for a server we did not start). */
+function serverPid(name: 'kafka' | 'cassandra'): number | undefined {
+  try {
+    return Number(readFileSync(path.join(root, '.run', `${name}.pid`), 'utf8').trim()) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function serverCpuMs(name: 'kafka' | 'cassandra'): number {
+  const pid = serverPid(name);
+  return pid === undefined ? NaN : procStats(pid).cpuMs;
+}
+
+async function rawRead(
+  batchId: string,
+  env: Record<string, string> = {},
+): Promise<{ rows: number; ms: number; rate: number; plan: string }> {
+  const settings = benchSettings(env);
   const cassandra = createCassandra(settings.cassandra);
   await cassandra.connect();
   const reader = new EnrolmentReader(cassandra, keyspace, settings.processor);
@@ -225,8 +245,10 @@ async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: numbe
 async function stopChildAndTopics(child: ChildProcess, admin: Admin, settings: Settings): Promise<void> {
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
-  const { trigger, output, deadLetter, checkpoints } = settings.topics;
-  await admin.deleteTopics({ topics: [trigger, output, deadLetter, checkpoints] }).catch(() => undefined);
+  const { trigger, output, deadLetter, checkpoints, tasks, status } = settings.topics;
+  await admin
+    .deleteTopics({ topics: [trigger, output, deadLetter, checkpoints, tasks, status] })
+    .catch(() => undefined);
   await admin.disconnect();
 }
 
@@ -471,10 +493,13 @@ async function peerCheck(batchId: string, ours: ExpansionResult): Promise<number
 
 /**
  * (3), (4), (6), (7): a fresh processor process expands one whole-batch trigger. Time runs from
- * the trigger's acknowledgement to the processor's commit of its offset, which it makes only
- * after every event is acknowledged.
+ * the trigger's acknowledgement until a read_committed reader of the status topic sees the
+ * trigger done: its last part (the trigger's own or its last task's) is written in the same
+ * transaction as its last events.
  */
 interface ExpansionResult {
+  /** Events each processor process produced. */
+  shares: number[];
   ms: number;
   rate: number;
   stats: ProcStats;
@@ -494,6 +519,7 @@ async function expansion(
   guarantee: 'exactly_once' | 'at_least_once' = 'exactly_once',
   extraEnv: Record<string, string> = {},
   verify: 'none' | 'count' | 'capture' = 'none',
+  processes = 1,
 ): Promise<ExpansionResult> {
   const settings = benchSettings({ LOG_LEVEL: 'info' });
   const kafka = new Kafka({ brokers: settings.kafka.brokers, logLevel: logLevel.NOTHING });
@@ -508,47 +534,61 @@ async function expansion(
     PROCESSOR_PORT: '0',
     ...extraEnv,
   };
-  const { child, output } = startChild(['processor'], env);
+  const status = new StatusStore(kafka, admin, settings.topics.status, createLogger('silent'), `bench-${settings.env}`);
+  await status.start();
+  const children = Array.from({ length: processes }, () => startChild(['processor'], env));
+  const { child, output } = children[0] as ReturnType<typeof startChild>;
+  const joinsOf = (out: () => string) => (out().match(/joined consumer group/g) ?? []).length;
   try {
-    await waitFor(() => /joined consumer group/.test(output()), 60000, 'processor to join its group');
-    const cpuBefore = procStats(child.pid as number).cpuMs;
+    for (const c of children) await waitFor(() => joinsOf(c.output) > 0, 60000, 'processor to join its group');
+    // With several members, let the group settle on all of them before the trigger arrives.
+    if (processes > 1) await new Promise((r) => setTimeout(r, 3000));
+    const joinsBefore = children.map((c) => joinsOf(c.output));
+    const cpuBefore = children.map((c) => procStats(c.child.pid as number).cpuMs);
     const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     const trigger = { triggerId: randomUUID(), requestedAt: Date.now(), courseId: COURSE, batchId, source: 'batch' };
     const started = Date.now();
-    const [meta] = await producer.send({
+    await producer.send({
       topic: settings.topics.trigger,
       acks: -1,
       messages: [{ key: trigger.triggerId, value: JSON.stringify(trigger) }],
     });
     await producer.disconnect();
-    const partition = meta?.partition ?? 0;
-    const offset = Number(meta?.baseOffset ?? 0);
+    // The trigger's offset is committed once it is expanded or, with fan-out, split into tasks:
+    // the trigger's status (written in the transaction of the work it reports) says when all of
+    // it is done, and how many events it produced.
     let lastProgress = Date.now();
+    let final: TriggerStatus | undefined;
     await waitFor(
       async () => {
-        const committed = await admin.fetchOffsets({
-          groupId: settings.processor.groupId,
-          topics: [settings.topics.trigger],
-        });
-        const p = committed[0]?.partitions.find((x) => x.partition === partition);
         if (Date.now() - lastProgress > 5000) {
           lastProgress = Date.now();
           log(
             `  … ${(await endOffsetSum(admin, settings.topics.output)).toLocaleString()} / ${users.toLocaleString()} events`,
           );
         }
-        return Number(p?.offset ?? -1) > offset;
+        final = await status.get(trigger.triggerId);
+        return final?.state === 'done' || final?.state === 'failed';
       },
       30 * 60 * 1000,
-      'the trigger to be committed',
+      'the trigger to be done',
     );
     const ms = Date.now() - started;
-    const stats = procStats(child.pid as number);
-    // Under exactly-once the log's end offsets also count transaction markers: take the count the
-    // processor reports for the trigger, and check it against what the batch holds.
-    const expanded = /"records":(\d+)[^\n]*"msg":"trigger expanded"/.exec(output());
-    const events = Number(expanded?.[1] ?? NaN);
+    const each = children.map((c) => procStats(c.child.pid as number));
+    const stats: ProcStats = {
+      cpuMs: each.reduce((n, st, i) => n + st.cpuMs - (cpuBefore[i] as number), 0),
+      peakRssMb: Math.max(...each.map((st) => st.peakRssMb)),
+    };
+    const shares = await Promise.all(
+      children.map(async (c) => {
+        const url = /"url":"(http:[^"]+)"[^\n]*"msg":"health endpoints listening"/.exec(c.output())?.[1];
+        const text = url ? await (await fetch(`${url}/metrics`)).text() : '';
+        return [...text.matchAll(/^sync_events_produced_total\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+      }),
+    );
+    if (final?.state !== 'done') throw new Error(`trigger for ${batchId} ${final?.state}: ${JSON.stringify(final)}`);
+    const events = final.eventsProduced;
     if (events !== users) throw new Error(`expected ${users} events for ${batchId}, the processor reports ${events}`);
     const healthUrl = /"url":"(http:[^"]+)"[^\n]*"msg":"health endpoints listening"/.exec(output())?.[1];
     const metrics = healthUrl ? await (await fetch(`${healthUrl}/metrics`)).text() : '';
@@ -556,7 +596,7 @@ async function expansion(
       (n, m) => n + Number(m[1]),
       0,
     );
-    const joins = (output().match(/joined consumer group/g) ?? []).length;
+    const rebalances = children.reduce((n, c, i) => n + joinsOf(c.output) - (joinsBefore[i] as number), 0);
     let check: OutputCheck | undefined;
     let records: Map<string, Buffer> | undefined;
     if (verify === 'count') {
@@ -570,8 +610,9 @@ async function expansion(
     return {
       ms,
       rate: Math.round(events / (ms / 1000)),
-      stats: { ...stats, cpuMs: stats.cpuMs - cpuBefore },
-      rebalances: joins - 1,
+      stats,
+      rebalances,
+      shares,
       events,
       transactions,
       trigger: { triggerId: trigger.triggerId, requestedAt: trigger.requestedAt },
@@ -579,6 +620,11 @@ async function expansion(
       output: records,
     };
   } finally {
+    await status.stop();
+    for (const c of children.slice(1)) {
+      c.child.kill('SIGTERM');
+      await new Promise((r) => c.child.once('exit', r));
+    }
     await stopChildAndTopics(child, admin, settings);
   }
 }
@@ -622,6 +668,7 @@ async function apiLatencyAndThroughput(): Promise<void> {
     await new Promise((r) => setTimeout(r, 3000)); // let the watcher's own group settle
 
     const latencies: number[] = [];
+    const triggerIds: string[] = [];
     for (let i = 0; i < 200; i++) {
       const userId = `s${i}`;
       const started = Date.now();
@@ -631,9 +678,23 @@ async function apiLatencyAndThroughput(): Promise<void> {
         body: JSON.stringify({ request: { userId, batchId: SMALL_BATCH, courseId: COURSE } }),
       });
       if (res.status !== 200) throw new Error(`API answered ${res.status}`);
+      triggerIds.push(((await res.json()) as { result: { triggerId: string } }).result.triggerId);
       await waitFor(() => arrivals.has(userId), 10000, `event for ${userId}`);
       latencies.push((arrivals.get(userId) as number) - started);
     }
+    // Status queries of those triggers, one at a time, as a person or a script polls them.
+    const statusMs: number[] = [];
+    for (const triggerId of triggerIds) {
+      const t0 = process.hrtime.bigint();
+      const r = await fetch(`http://127.0.0.1:${port}/v1/content/state/sync/${triggerId}`);
+      if (r.status !== 200) throw new Error(`status of ${triggerId}: HTTP ${r.status}`);
+      await r.arrayBuffer();
+      statusMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+    statusMs.sort((a, b) => a - b);
+    figures.status_query_p50_ms = Number(percentile(statusMs, 50).toFixed(1));
+    figures.status_query_p99_ms = Number(percentile(statusMs, 99).toFixed(1));
+    log(`status query: p50 ${figures.status_query_p50_ms} ms, p99 ${figures.status_query_p99_ms} ms`);
     latencies.sort((a, b) => a - b);
     figures.single_user_e2e_p50_ms = percentile(latencies, 50);
     figures.single_user_e2e_p99_ms = percentile(latencies, 99);
@@ -719,7 +780,7 @@ function report(): void {
     [
       `(3) expansion, ${TARGET.toLocaleString()} users`,
       `${f.expand_big_events_per_s} events/s`,
-      `${f.expand_big_ms} ms trigger → committed`,
+      `${f.expand_big_ms} ms trigger → done (its status)`,
     ],
     ['(3) expansion, 10,000 users', `${f.expand_mid_events_per_s} events/s`, `${f.expand_mid_ms} ms`],
     ['(8) expansion, 1,000 users', `${f.expand_small_ms} ms`, 'trigger → last event committed'],
@@ -746,14 +807,29 @@ function report(): void {
       `target ≥ 0.9; ${f.txn_max_records} events per transaction, ${f.eos_transactions_per_s} transactions/s`,
     ],
     [
-      '(3) exactly once, 1,000 / 50,000 events per transaction',
-      `${f.expand_big_eos_txn_1000_events_per_s} / ${f.expand_big_eos_txn_50000_events_per_s} events/s`,
-      'the default in between; a transaction holds back read_committed readers while open',
+      '(3) exactly once, 2,000 / 10,000 events per transaction',
+      `${f.expand_big_eos_txn_2000_events_per_s} / ${f.expand_big_eos_txn_10000_events_per_s} events/s`,
+      'the default (3) is 50,000 or 1 s, whichever comes first',
     ],
     [
       '(3) distinct users read_committed, exactly / at least once',
       `${f.expand_big_distinct_users} / ${f.expand_big_alo_distinct_users}`,
       `verified: the batch has ${activeUsers(BIG_BATCH)} active users`,
+    ],
+    [
+      '(9) the group: 1 / 2 / 3 processor processes',
+      `${f.group_1_events_per_s} / ${f.group_2_events_per_s} / ${f.group_3_events_per_s} events/s`,
+      `CPU-s per 1M events ${f.group_1_cpu_s_per_million} / ${f.group_2_cpu_s_per_million} / ${f.group_3_cpu_s_per_million}; smallest share with 3: ${f.group_3_min_share}`,
+    ],
+    [
+      '(11) unit costs: Cassandra per 1M scanned rows / broker per 1M events',
+      `${f.cassandra_cpu_s_per_million_scanned_rows} / ${f.kafka_cpu_s_per_million_events} CPU-s`,
+      'server processes measured around (2) scan and (3); see docs/scaling.md',
+    ],
+    [
+      '(10) status query p50 / p99',
+      `${f.status_query_p50_ms} / ${f.status_query_p99_ms} ms`,
+      'GET /v1/content/state/sync/{triggerId}, read-your-writes',
     ],
     ['(6) rebalances during (3)', `${f.rebalances_during_expand}`, ''],
     ['(7) processor CPU per 1,000,000 events', `${f.cpu_s_per_million_events} s`, 'user + system'],
@@ -860,6 +936,16 @@ async function main(): Promise<void> {
   const big = await rawRead(BIG_BATCH);
   figures.raw_read_big_rows_per_s = big.rate;
   figures.raw_read_big_ms = big.ms;
+  // Unit cost for docs/scaling.md: Cassandra CPU per table row a token-range scan passes over.
+  const cassandraBefore = serverCpuMs('cassandra');
+  const scan = await rawRead(BIG_BATCH, { SYNC_READ_PLAN: 'scan' });
+  figures.cassandra_cpu_s_per_million_scanned_rows = Number(
+    (((serverCpuMs('cassandra') - cassandraBefore) / 1000) * (1_000_000 / ROWS)).toFixed(1),
+  );
+  figures.raw_scan_big_ms = scan.ms;
+  log(
+    `  scan of the whole table: ${scan.ms} ms, Cassandra ${figures.cassandra_cpu_s_per_million_scanned_rows} CPU-s per 1M rows`,
+  );
   notes.push(big.plan);
   const small = await rawRead(SMALL_BATCH);
   figures.raw_read_small_ms = small.ms;
@@ -879,7 +965,12 @@ async function main(): Promise<void> {
   figures.expand_mid_events_per_s = m.rate;
   figures.rss_mid_mb = m.stats.peakRssMb;
   log(`(3) expansion of the ${TARGET.toLocaleString()}-user batch`);
+  const kafkaBefore = serverCpuMs('kafka');
   const b = await expansion(BIG_BATCH, TARGET, 'exactly_once', {}, 'count');
+  // Unit cost for docs/scaling.md: broker CPU per event (the verifying read included: an upper bound).
+  figures.kafka_cpu_s_per_million_events = Number(
+    (((serverCpuMs('kafka') - kafkaBefore) / 1000) * (1_000_000 / b.events)).toFixed(1),
+  );
   figures.expand_big_ms = b.ms;
   figures.expand_big_events_per_s = b.rate;
   figures.expand_big_events = b.events;
@@ -917,6 +1008,23 @@ async function main(): Promise<void> {
     ((alo.stats.cpuMs / 1000) * (1_000_000 / Math.max(1, alo.events))).toFixed(1),
   );
   figures.ratio_eos_vs_alo = Number((b.rate / alo.rate).toFixed(3));
+  // How big a transaction should be: the default against much smaller and larger ones.
+  for (const records of [2000, 10000]) {
+    log(`(3) expansion of the ${TARGET.toLocaleString()}-user batch, exactly once, ${records} events per transaction`);
+    const r = await expansion(BIG_BATCH, TARGET, 'exactly_once', {
+      SYNC_TXN_MAX_RECORDS: String(records),
+    });
+    figures[`expand_big_eos_txn_${records}_events_per_s`] = r.rate;
+    log(`  ${r.rate} events/s, ${r.transactions} transactions`);
+  }
+  // The group: the same batch expanded by 1, 2 and 3 processor processes (fan-out over tasks).
+  for (const n of [1, 2, 3]) {
+    const r = n === 1 ? b : await expansion(BIG_BATCH, TARGET, 'exactly_once', {}, 'none', n);
+    figures[`group_${n}_events_per_s`] = r.rate;
+    figures[`group_${n}_cpu_s_per_million`] = Number(((r.stats.cpuMs / 1000) * (1_000_000 / r.events)).toFixed(1));
+    figures[`group_${n}_min_share`] = Number((Math.min(...r.shares) / r.events).toFixed(3));
+    log(`  ${n} processor(s): ${r.rate} events/s, shares ${r.shares.join(' / ')}`);
+  }
   log(
     `  ${alo.events} events in ${alo.ms} ms: ${alo.rate} events/s; exactly once ÷ at least once ${figures.ratio_eos_vs_alo}`,
   );

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createCassandra } from './cassandra/client';
 import { EnrolmentReader } from './cassandra/enrolments';
@@ -13,6 +15,10 @@ import { exitOnError, runService } from './main';
 import { DEFAULT_REPLICATION, migrate } from './migrate';
 import { createLogger } from './observability/logger';
 import { MAX_ID_LENGTH } from '../processors/enrolment-sync/trigger';
+import { parseBatchFile, type BatchRow } from './operator/batch-file';
+import { describeStatus, formatSeconds, isFinal } from './operator/progress';
+import { StatusStore } from './streams/status-store';
+import type { TriggerStatus } from './streams/status';
 
 const USAGE = `usage: enrolment-sync <command> [options]
 
@@ -21,8 +27,14 @@ commands:
   api                      the API only
   processor                the processor only
   migrate                  create keyspace, tables, index, topics and schemas (idempotent)
-  batch --course-id C --batch-id B [--include-inactive] [--exclude-completed] [--requested-by WHO]
-                           sync every enrolled user of a batch; prints the triggerId
+  batch --course-id C --batch-id B [--include-inactive] [--exclude-completed] [--requested-by WHO] [--wait]
+                           sync every enrolled user of a batch; prints the triggerId (a batch already
+                           being synced is joined: its triggerId is printed). --wait shows progress
+                           until done (exit 0) or failed (exit 1)
+  batch --file batches.csv [--wait]
+                           the same for every courseId,batchId line of a file; a bad line is named
+  status <triggerId> [--json]
+                           a trigger's state, events, tasks, rate and ETA
   seed-demo [--course-id C] [--batch-id B] [--users N]
                            write a demo course batch (every 10th user inactive, every 7th completed)
   watch [--limit N] [--timeout-ms MS] [--from-beginning]
@@ -35,6 +47,18 @@ type Flags = Record<string, string | boolean | undefined>;
 function parse(args: string[], options: ParseArgsConfig['options']): Flags {
   try {
     return parseArgs({ args, options, strict: true, allowPositionals: false }).values as Flags;
+  } catch (err) {
+    throw new SyncError('SYNC_BAD_REQUEST', (err as Error).message, { retriable: false });
+  }
+}
+
+function parseWithPositionals(
+  args: string[],
+  options: ParseArgsConfig['options'],
+): { values: Flags; positionals: string[] } {
+  try {
+    const parsed = parseArgs({ args, options, strict: true, allowPositionals: true });
+    return { values: parsed.values as Flags, positionals: parsed.positionals };
   } catch (err) {
     throw new SyncError('SYNC_BAD_REQUEST', (err as Error).message, { retriable: false });
   }
@@ -112,27 +136,79 @@ async function commandMigrate(settings: Settings): Promise<void> {
   }
 }
 
+/** The status topic read back, for commands that queue or watch triggers. */
+async function withStatus<T>(settings: Settings, fn: (store: StatusStore) => Promise<T>): Promise<T> {
+  const log = createLogger('warn');
+  const kafka = createKafka(settings.kafka, log);
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+  } catch (err) {
+    throw translateKafkaError(err, `connecting to Kafka at ${settings.kafka.brokers.join(',')}`);
+  }
+  const store = new StatusStore(kafka, admin, settings.topics.status, log, `${settings.processor.groupId}.cli`);
+  try {
+    await store.start();
+    return await fn(store);
+  } finally {
+    await store.stop().catch(() => undefined);
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
 async function commandBatch(settings: Settings, args: string[]): Promise<void> {
   const flags = parse(args, {
     'course-id': { type: 'string' },
     'batch-id': { type: 'string' },
+    file: { type: 'string' },
     'include-inactive': { type: 'boolean' },
     'exclude-completed': { type: 'boolean' },
     'requested-by': { type: 'string' },
+    wait: { type: 'boolean' },
+    'timeout-ms': { type: 'string' },
   });
-  const courseId = requiredId(flags, 'course-id');
-  const batchId = requiredId(flags, 'batch-id');
-  const log = createLogger('warn');
-  const exists = await withCassandra(settings, (client) =>
-    new EnrolmentReader(client, settings.cassandra.keyspace, settings.processor).batchExists(courseId, batchId),
-  );
-  if (!exists) {
-    throw new SyncError(
-      'SYNC_NOT_FOUND',
-      `no batch '${batchId}' of course '${courseId}' in ${settings.cassandra.keyspace}.course_batch`,
-      { retriable: false, field: 'batch-id' },
-    );
+  let rows: BatchRow[];
+  if (typeof flags.file === 'string') {
+    if (flags['course-id'] !== undefined || flags['batch-id'] !== undefined) {
+      throw new SyncError('SYNC_BAD_REQUEST', '--file and --course-id/--batch-id do not go together', {
+        retriable: false,
+        field: 'file',
+      });
+    }
+    let text: string;
+    try {
+      text = readFileSync(flags.file, 'utf8');
+    } catch (err) {
+      throw new SyncError('SYNC_BAD_REQUEST', `--file: cannot read ${flags.file}: ${(err as Error).message}`, {
+        retriable: false,
+        field: 'file',
+      });
+    }
+    rows = parseBatchFile(text, flags.file);
+  } else {
+    rows = [{ courseId: requiredId(flags, 'course-id'), batchId: requiredId(flags, 'batch-id'), line: 0 }];
   }
+  const timeoutMs = wholeNumber(flags, 'timeout-ms', 0, 0);
+  const where = (row: BatchRow) => (row.line > 0 ? `${flags.file} line ${row.line}: ` : '');
+  const missing = await withCassandra(settings, async (client) => {
+    const reader = new EnrolmentReader(client, settings.cassandra.keyspace, settings.processor);
+    const absent: string[] = [];
+    for (const row of rows) {
+      if (!(await reader.batchExists(row.courseId, row.batchId))) {
+        absent.push(
+          `${where(row)}no batch '${row.batchId}' of course '${row.courseId}' in ${settings.cassandra.keyspace}.course_batch`,
+        );
+      }
+    }
+    return absent;
+  });
+  if (missing.length > 0) {
+    throw new SyncError('SYNC_NOT_FOUND', missing.join('\n'), {
+      retriable: false,
+      field: rows.length > 1 ? 'file' : 'batch-id',
+    });
+  }
+  const log = createLogger('warn');
   const producer = createKafka(settings.kafka, log).producer({
     idempotent: true,
     allowAutoTopicCreation: false,
@@ -144,25 +220,138 @@ async function commandBatch(settings: Settings, args: string[]): Promise<void> {
     throw translateKafkaError(err, `connecting to Kafka at ${settings.kafka.brokers.join(',')}`);
   }
   try {
-    const triggerId = randomUUID();
-    await createTriggerPublisher(
-      producer,
-      settings.topics.trigger,
-    )({
-      triggerId,
-      courseId,
-      batchId,
-      userIds: null,
-      requestedBy: typeof flags['requested-by'] === 'string' ? flags['requested-by'] : (process.env.USER ?? 'operator'),
-      requestedAt: Date.now(),
-      source: 'batch',
-      includeInactive: flags['include-inactive'] === true ? true : null,
-      includeCompleted: flags['exclude-completed'] === true ? false : null,
+    await withStatus(settings, async (store) => {
+      const publish = createTriggerPublisher(producer, settings.topics.trigger, {
+        status: { topic: settings.topics.status, partitions: store.partitionCount },
+      });
+      const queued: string[] = [];
+      for (const row of rows) {
+        // A batch already being synced is joined, not read twice.
+        const running = await store.findRunning(row.courseId, row.batchId);
+        if (running) {
+          console.error(
+            `${where(row)}batch '${row.batchId}' is already being synced: joined trigger ${running.triggerId}`,
+          );
+          console.log(running.triggerId);
+          queued.push(running.triggerId);
+          continue;
+        }
+        const triggerId = randomUUID();
+        await publish({
+          triggerId,
+          courseId: row.courseId,
+          batchId: row.batchId,
+          userIds: null,
+          requestedBy:
+            typeof flags['requested-by'] === 'string' ? flags['requested-by'] : (process.env.USER ?? 'operator'),
+          requestedAt: Date.now(),
+          source: 'batch',
+          includeInactive: flags['include-inactive'] === true ? true : null,
+          includeCompleted: flags['exclude-completed'] === true ? false : null,
+        });
+        console.log(triggerId);
+        queued.push(triggerId);
+      }
+      if (flags.wait === true) {
+        const finals = await followTriggers(store, queued, { timeoutMs, tty: process.stderr.isTTY === true });
+        const failed = finals.filter((f) => f.state !== 'done');
+        if (failed.length > 0) {
+          throw new SyncError('SYNC_NOT_FOUND', failed.map((f) => `trigger ${describeStatus(f)}`).join('\n'), {
+            retriable: false,
+          });
+        }
+      }
     });
-    console.log(triggerId);
   } finally {
     await producer.disconnect();
   }
+}
+
+/**
+ * Watches triggers until each is done or failed (a trigger that joined another is followed to
+ * that one): a progress bar per trigger on a terminal, a line per change every two seconds
+ * otherwise. Returns the final statuses.
+ */
+async function followTriggers(
+  store: StatusStore,
+  triggerIds: string[],
+  opts: { timeoutMs: number; tty: boolean },
+): Promise<TriggerStatus[]> {
+  const deadline = opts.timeoutMs > 0 ? Date.now() + opts.timeoutMs : Infinity;
+  const bars = opts.tty
+    ? new MultiBar(
+        {
+          format: '{id} [{bar}] {percentage}% | {events} events | {rate}/s | ETA {remaining} | {state}',
+          hideCursor: true,
+          clearOnComplete: false,
+          stream: process.stderr,
+          etaBuffer: 20,
+        },
+        Presets.shades_classic,
+      )
+    : undefined;
+  const barOf = new Map<string, SingleBar>();
+  const lastLine = new Map<string, string>();
+  let lastPrint = 0;
+  try {
+    for (;;) {
+      const statuses: TriggerStatus[] = [];
+      for (const id of triggerIds) {
+        let status = await store.get(id);
+        // Joined another trigger: its progress is this one's.
+        if (status?.state === 'joined' && status.joinedTo) status = (await store.get(status.joinedTo)) ?? status;
+        statuses.push(
+          status ?? { triggerId: id, state: 'accepted', eventsProduced: 0, rowsRead: 0, tasks: { done: 0, total: 0 } },
+        );
+      }
+      const allFinal = statuses.every(isFinal);
+      statuses.forEach((s, i) => {
+        const id = triggerIds[i] as string;
+        if (bars) {
+          const payload = {
+            id: id.slice(0, 8),
+            events: s.eventsProduced.toLocaleString('en-US'),
+            rate: (s.eventsPerSecond ?? 0).toLocaleString('en-US'),
+            remaining: s.etaSeconds === undefined ? '-' : formatSeconds(s.etaSeconds),
+            state: s.state,
+          };
+          const value = Math.round((s.progress ?? 0) * 1000);
+          const bar = barOf.get(id);
+          if (bar) bar.update(value, payload);
+          else barOf.set(id, bars.create(1000, value, payload));
+        } else if (allFinal || Date.now() - lastPrint >= 2000) {
+          const line = describeStatus({ ...s, triggerId: id });
+          if (lastLine.get(id) !== line) console.error(line);
+          lastLine.set(id, line);
+        }
+      });
+      if (!bars && Date.now() - lastPrint >= 2000) lastPrint = Date.now();
+      if (allFinal) return statuses;
+      if (Date.now() > deadline) {
+        throw new SyncError('SYNC_TIMEOUT', `triggers not finished within ${opts.timeoutMs} ms`, { retriable: false });
+      }
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  } finally {
+    bars?.stop();
+  }
+}
+
+async function commandStatus(settings: Settings, args: string[]): Promise<void> {
+  const { values, positionals } = parseWithPositionals(args, { json: { type: 'boolean' } });
+  const triggerId = positionals[0];
+  if (positionals.length !== 1 || triggerId === undefined || triggerId.trim() === '') {
+    throw new SyncError('SYNC_BAD_REQUEST', 'usage: status <triggerId> [--json]', {
+      retriable: false,
+      field: 'triggerId',
+    });
+  }
+  await withStatus(settings, async (store) => {
+    const status = await store.get(triggerId);
+    if (!status)
+      throw new SyncError('SYNC_NOT_FOUND', `no trigger '${triggerId}'`, { retriable: false, field: 'triggerId' });
+    console.log(values.json === true ? JSON.stringify(status, null, 2) : describeStatus(status));
+  });
 }
 
 async function commandSeedDemo(settings: Settings, args: string[]): Promise<void> {
@@ -243,6 +432,8 @@ export async function cli(argv: string[]): Promise<void> {
       return commandMigrate(settings);
     case 'batch':
       return commandBatch(settings, args);
+    case 'status':
+      return commandStatus(settings, args);
     case 'seed-demo':
       return commandSeedDemo(settings, args);
     case 'watch':

@@ -68,6 +68,11 @@ export interface Settings {
     deadLetter: string;
     /** Compacted: where each input partition's trigger in flight records how far it got. */
     checkpoints: string;
+    /** Token-range tasks of big triggers, consumed by the whole group. */
+    tasks: string;
+    /** Compacted (and deleted after statusRetentionMs): each trigger's status. */
+    status: string;
+    statusRetentionMs: number;
     partitions: number;
     replicationFactor: number;
   };
@@ -85,6 +90,11 @@ export interface Settings {
     /** The processor-only process serves /health, /ready and /metrics here. */
     healthHost: string;
     healthPort: number;
+    /** Output events per second per processor process; 0 is unlimited. */
+    maxEventsPerSecond: number;
+    /** Whether a whole-batch scan is split into tasks over the group, and into how many (0: twice the task partitions). */
+    fanOut: boolean;
+    fanOutTasks: number;
     eventFormat: EventFormat;
     includeInactive: boolean;
     includeCompleted: boolean;
@@ -252,6 +262,9 @@ export function loadConfig(env: Env): Readonly<Settings> {
       output: r.name('SYNC_TOPIC', `${prefix}.batch.enrolment.sync.request`, TOPIC_NAME, 'a Kafka topic name'),
       deadLetter: r.name('DEAD_LETTER_TOPIC', `${prefix}.enrolment.sync.trigger.dlq`, TOPIC_NAME, 'a Kafka topic name'),
       checkpoints: r.name('CHECKPOINT_TOPIC', `${prefix}.enrolment.sync.checkpoints`, TOPIC_NAME, 'a Kafka topic name'),
+      tasks: r.name('TASK_TOPIC', `${prefix}.enrolment.sync.tasks`, TOPIC_NAME, 'a Kafka topic name'),
+      status: r.name('STATUS_TOPIC', `${prefix}.enrolment.sync.status`, TOPIC_NAME, 'a Kafka topic name'),
+      statusRetentionMs: r.int('SYNC_STATUS_RETENTION_MS', 7 * 86400000, 60000, 365 * 86400000),
       partitions: r.int('TOPIC_PARTITIONS', 4, 1, 10000),
       replicationFactor: r.int('TOPIC_REPLICATION_FACTOR', 1, 1, 32),
     },
@@ -264,9 +277,10 @@ export function loadConfig(env: Env): Readonly<Settings> {
       // The broker's group.min.session.timeout.ms (6 s by default) bounds this from below.
       sessionTimeoutMs: r.int('SYNC_SESSION_TIMEOUT_MS', 30000, 1000, 3600000),
       heartbeatIntervalMs: r.int('SYNC_HEARTBEAT_INTERVAL_MS', 3000, 100, 600000),
-      // Measured (docs/benchmarks.md): 10,000 events or 1 s per transaction keeps the commit
-      // overhead small while read_committed readers wait at most about a second.
-      txnMaxRecords: r.int('SYNC_TXN_MAX_RECORDS', 10000, 1, 10000000),
+      // Measured (docs/benchmarks.md): each commit stalls output for ~30-40 ms, about 10% at
+      // 10,000 events a transaction; at about a second a transaction it is a few percent, and a
+      // read_committed reader still waits at most about a second. The count is a ceiling.
+      txnMaxRecords: r.int('SYNC_TXN_MAX_RECORDS', 50000, 1, 10000000),
       txnMaxMs: r.int('SYNC_TXN_MAX_MS', 1000, 10, 600000),
       transactionTimeoutMs: r.int('SYNC_TRANSACTION_TIMEOUT_MS', 60000, 1000, 900000),
       shutdownTimeoutMs: r.int('SYNC_SHUTDOWN_TIMEOUT_MS', 10000, 100, 600000),
@@ -274,12 +288,16 @@ export function loadConfig(env: Env): Readonly<Settings> {
       maxDeadLetterBytes: r.int('SYNC_DLQ_MAX_BYTES', 900000, 4096, 100 * 1024 * 1024),
       healthHost: r.string('PROCESSOR_HOST', '127.0.0.1'),
       healthPort: r.int('PROCESSOR_PORT', 9001, 0, 65535),
+      maxEventsPerSecond: r.int('SYNC_MAX_EVENTS_PER_SECOND', 0, 0, 100000000),
+      fanOut: r.bool('SYNC_FAN_OUT', true),
+      fanOutTasks: r.int('SYNC_FAN_OUT_TASKS', 0, 0, 10000),
       eventFormat: r.oneOf<EventFormat>('SYNC_EVENT_FORMAT', 'json', ['json', 'avro']),
       includeInactive: r.bool('SYNC_INCLUDE_INACTIVE', false),
       includeCompleted: r.bool('SYNC_INCLUDE_COMPLETED', true),
       readPlan: r.oneOf<ReadPlan>('SYNC_READ_PLAN', 'auto', ['auto', 'index', 'scan']),
       pageSize: r.int('SYNC_PAGE_SIZE', 5000, 10, 100000),
-      scanRanges: r.int('SYNC_SCAN_RANGES', 64, 1, 65536),
+      // A checkpoint lists the ranges still to read: 4,096 keep it far below Kafka's record limit.
+      scanRanges: r.int('SYNC_SCAN_RANGES', 64, 1, 4096),
       scanConcurrency: r.int('SYNC_SCAN_CONCURRENCY', 4, 1, 256),
       indexProbeRows: r.int('SYNC_INDEX_PROBE_ROWS', 5000, 0, 10000000),
       indexProbeMs: r.int('SYNC_INDEX_PROBE_MS', 1000, 0, 600000),

@@ -2,8 +2,8 @@ import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Client } from 'cassandra-driver';
-import type { Kafka, Producer } from 'kafkajs';
-import { createEnrolmentSyncProcessor } from '../processors/enrolment-sync';
+import type { Admin, Kafka, Producer } from 'kafkajs';
+import { createEnrolmentSyncProcessor, type FanOutSettings, type SyncInput } from '../processors/enrolment-sync';
 import { createSyncEventEncoder } from '../processors/enrolment-sync/sync-event';
 import { createApp, hardenServer } from './api/app';
 import { createJwtAuthenticator } from './api/auth';
@@ -21,8 +21,9 @@ import { createMetrics, type Metrics } from './observability/metrics';
 import { syncEventAvroType } from './schemas';
 import { messageOf, SyncError } from './errors';
 import { StreamRuntime } from './streams/runtime';
+import { StatusStore } from './streams/status-store';
+import type { TriggerStatus } from './streams/status';
 import { sleep } from './util/async';
-import type { SyncTrigger } from '../processors/enrolment-sync/trigger';
 
 export interface ServiceOptions {
   api: boolean;
@@ -44,9 +45,11 @@ export class EnrolmentSyncService {
   private kafka: Kafka;
   private cassandra: Client;
   private apiProducers: Producer[] = [];
-  private runtime: StreamRuntime<SyncTrigger> | undefined;
+  private runtime: StreamRuntime<SyncInput> | undefined;
   private server: Server | undefined;
   private healthServer: Server | undefined;
+  private status: StatusStore | undefined;
+  private statusAdmin: Admin | undefined;
   private ready = false;
   /** Emits 'fatal' (the error) when the processor stopped for good: the process should exit non-zero. */
   readonly events = new EventEmitter();
@@ -61,7 +64,7 @@ export class EnrolmentSyncService {
     this.cassandra = createCassandra(settings.cassandra);
   }
 
-  get processorRuntime(): StreamRuntime<SyncTrigger> | undefined {
+  get processorRuntime(): StreamRuntime<SyncInput> | undefined {
     return this.runtime;
   }
 
@@ -82,6 +85,21 @@ export class EnrolmentSyncService {
     const registry = createRegistry(settings.registry);
 
     await this.requireTopics(options);
+    // Trigger status, read back as a table: the processor asks it before expanding a batch
+    // that may already be running, the API answers status queries from it.
+    this.statusAdmin = this.kafka.admin();
+    await this.statusAdmin.connect();
+    this.status = new StatusStore(
+      this.kafka,
+      this.statusAdmin,
+      settings.topics.status,
+      log.child({ component: 'status' }),
+      settings.processor.groupId,
+      undefined,
+      settings.processor.maxEventsPerSecond || undefined,
+    );
+    await this.status.start();
+    const status = this.status;
 
     if (options.processor) {
       const type = syncEventAvroType();
@@ -99,6 +117,8 @@ export class EnrolmentSyncService {
         },
         registry,
         keyChunkSize: settings.processor.produceBatchSize,
+        fanOut: settings.processor.fanOut ? await this.fanOutSettings() : undefined,
+        running: { findRunning: (c, b, signal) => status.findRunning(c, b, signal, false) },
       });
       const p = settings.processor;
       this.runtime = new StreamRuntime(
@@ -109,6 +129,9 @@ export class EnrolmentSyncService {
           outputTopic: settings.topics.output,
           deadLetterTopic: settings.topics.deadLetter,
           checkpointTopic: settings.topics.checkpoints,
+          taskTopic: settings.topics.tasks,
+          statusTopic: settings.topics.status,
+          maxEventsPerSecond: p.maxEventsPerSecond,
           groupId: p.groupId,
           guarantee: p.guarantee,
           produceBatchSize: p.produceBatchSize,
@@ -163,7 +186,9 @@ export class EnrolmentSyncService {
         publishTrigger: createTriggerPublisher(this.apiProducers, settings.topics.trigger, {
           transactional: true,
           maxQueued: settings.api.publishQueueMax,
+          status: { topic: settings.topics.status, partitions: status.partitionCount },
         }),
+        getStatus: (triggerId) => status.get(triggerId),
         policy: {
           includeInactive: settings.processor.includeInactive,
           includeCompleted: settings.processor.includeCompleted,
@@ -197,6 +222,21 @@ export class EnrolmentSyncService {
       log.info({ url: this.url }, 'API listening');
     }
     this.ready = true;
+  }
+
+  /** Tasks per scanned batch: by default twice the task topic's partitions, so every member gets some. */
+  private async fanOutSettings(): Promise<FanOutSettings> {
+    const admin = this.statusAdmin as Admin;
+    const [meta] = (await admin.fetchTopicMetadata({ topics: [this.settings.topics.tasks] })).topics;
+    const partitions = meta?.partitions.length ?? 1;
+    const { fanOutTasks, scanConcurrency } = this.settings.processor;
+    return { tasks: fanOutTasks > 0 ? fanOutTasks : partitions * 2, partitions, rangesPerTask: scanConcurrency };
+  }
+
+  /** The status of a trigger, as any instance sees it (after reading everything written for it). */
+  triggerStatus(triggerId: string): Promise<TriggerStatus | undefined> {
+    if (!this.status) throw new Error('service not started');
+    return this.status.get(triggerId);
   }
 
   private isReady(): boolean {
@@ -239,8 +279,8 @@ export class EnrolmentSyncService {
   private async requireTopics(options: ServiceOptions): Promise<void> {
     const { topics } = this.settings;
     const needed = options.processor
-      ? [topics.trigger, topics.output, topics.deadLetter, topics.checkpoints]
-      : [topics.trigger];
+      ? [topics.trigger, topics.output, topics.deadLetter, topics.checkpoints, topics.tasks, topics.status]
+      : [topics.trigger, topics.status];
     const admin = this.kafka.admin();
     let existing: Set<string>;
     try {
@@ -279,6 +319,8 @@ export class EnrolmentSyncService {
         async () => this.healthServer && new Promise<void>((resolve) => this.healthServer?.close(() => resolve())),
       ],
       ['api producers', async () => Promise.all(this.apiProducers.map((p) => p.disconnect()))],
+      ['status', async () => this.status?.stop()],
+      ['status admin', async () => this.statusAdmin?.disconnect()],
       ['cassandra', async () => this.cassandra.shutdown()],
     ];
     for (const [name, step] of steps) {

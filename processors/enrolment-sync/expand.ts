@@ -11,7 +11,10 @@ export interface EnrolmentPolicy {
 }
 
 /** A trigger's own choice wins over the processor's default. */
-export function policyFor(trigger: SyncTrigger, defaults: EnrolmentPolicy): EnrolmentPolicy {
+export function policyFor(
+  trigger: Pick<SyncTrigger, 'includeInactive' | 'includeCompleted'>,
+  defaults: EnrolmentPolicy,
+): EnrolmentPolicy {
   return {
     includeInactive: trigger.includeInactive ?? defaults.includeInactive,
     includeCompleted: trigger.includeCompleted ?? defaults.includeCompleted,
@@ -31,7 +34,7 @@ export function shouldSync(row: EnrolmentRow, policy: EnrolmentPolicy): boolean 
  * a consumer can recognise it, while a new trigger for the same user gets a new mid.
  */
 export function toSyncRecords(
-  trigger: SyncTrigger,
+  trigger: Pick<SyncTrigger, 'triggerId' | 'courseId' | 'batchId' | 'requestedAt'>,
   rows: readonly EnrolmentRow[],
   policy: EnrolmentPolicy,
   encode: SyncEventEncoder,

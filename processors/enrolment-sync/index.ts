@@ -1,17 +1,29 @@
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { RawAvroSchema } from '@kafkajs/confluent-schema-registry/dist/@types';
 import type { BatchPage, BatchReadReport, KeyPage, ReadPosition } from '../../src/cassandra/enrolments';
+import { MAX_TOKEN, MIN_TOKEN } from '../../src/cassandra/token-ranges';
 import { decodeJsonOrAvro } from '../../src/kafka/codecs';
-import type { InputMessage, OutputChunk, ProcessContext, StreamProcessor } from '../../src/streams/types';
+import type {
+  InputMessage,
+  OutputChunk,
+  OutputRecord,
+  ProcessContext,
+  StatusIdentity,
+  StreamProcessor,
+} from '../../src/streams/types';
 import { loadAvroSchema, TRIGGER_SCHEMA_FILE } from '../../src/schemas';
 import { policyFor, toSyncRecords, type EnrolmentPolicy } from './expand';
 import type { SyncEventEncoder } from './sync-event';
+import { isTask, parseTask, shareDone, splitForTasks, type SyncTask } from './task';
 import { parseTrigger, type SyncTrigger } from './trigger';
 
 export const PROCESSOR_NAME = 'enrolment-sync';
 
 /** Triggers of up to this many users are expanded together with their neighbours (see the runtime). */
 export const SMALL_TRIGGER_USERS = 100;
+
+/** Records on the task topic carry this header, so a task is never mistaken for a trigger. */
+export const TASK_HEADER = 'enrolment-sync.task';
 
 /** The reads the processor needs; src/cassandra/enrolments.ts provides them. */
 export interface EnrolmentSource {
@@ -27,8 +39,23 @@ export interface EnrolmentSource {
     courseId: string,
     batchId: string,
     signal: AbortSignal,
-    opts?: { resumeFrom?: ReadPosition; report?: (r: BatchReadReport) => void },
+    opts?: { resumeFrom?: ReadPosition; report?: (r: BatchReadReport) => void; stopAtScan?: boolean },
   ): AsyncIterable<BatchPage>;
+  /** Start tokens of the ranges the cluster's nodes own, to align tasks with (may be empty). */
+  ringTokens?(): bigint[];
+}
+
+/** What the processor may ask of trigger status: is this batch already being synced? */
+export interface RunningTriggers {
+  findRunning(courseId: string, batchId: string, signal?: AbortSignal): Promise<{ triggerId: string } | undefined>;
+}
+
+export interface FanOutSettings {
+  /** How many tasks a scanned batch is split into, and how many partitions the task topic has. */
+  tasks: number;
+  partitions: number;
+  /** Ranges each task reads at once (the reader's scan concurrency). */
+  rangesPerTask: number;
 }
 
 export interface EnrolmentSyncDeps {
@@ -38,62 +65,183 @@ export interface EnrolmentSyncDeps {
   /** Needed only to read triggers in the Confluent Avro wire format. */
   registry?: SchemaRegistry;
   keyChunkSize: number;
+  /** Split whole-batch scans over the group; without it one member reads the whole batch. */
+  fanOut?: FanOutSettings;
+  /** Lets a second whole-batch trigger of a running batch join it instead of reading it again. */
+  running?: RunningTriggers;
 }
 
-/** Where a trigger stands: how many of its listed users were read, or the whole-batch read position. */
-type TriggerPosition = { keys: number } | { batch: ReadPosition };
+export type SyncInput = SyncTrigger | SyncTask;
 
-export function createEnrolmentSyncProcessor(deps: EnrolmentSyncDeps): StreamProcessor<SyncTrigger> {
+/**
+ * Where an input stands: how many of its listed users were read, the whole-batch read position,
+ * that it was split into tasks, or that it joined a running trigger.
+ */
+type InputPosition = { keys: number } | { batch: ReadPosition } | { fannedOut: number } | { joined: string };
+
+const FULL_RING = [{ start: MIN_TOKEN.toString(), end: MAX_TOKEN.toString() }];
+
+export function createEnrolmentSyncProcessor(deps: EnrolmentSyncDeps): StreamProcessor<SyncInput> {
   const readerSchema = loadAvroSchema(TRIGGER_SCHEMA_FILE) as unknown as RawAvroSchema;
+
+  async function* byKeys(
+    trigger: SyncTrigger,
+    userIds: string[],
+    resume: InputPosition | undefined,
+    ctx: ProcessContext,
+  ) {
+    const policy = policyFor(trigger, deps.defaults);
+    const from = resume && 'keys' in resume ? resume.keys : 0;
+    const pages = deps.enrolments.findByKeysInChunks(
+      trigger.courseId,
+      trigger.batchId,
+      userIds,
+      deps.keyChunkSize,
+      ctx.signal,
+      from,
+    );
+    for await (const page of pages) {
+      const records = toSyncRecords(trigger, page.rows, policy, deps.encode);
+      const position: InputPosition = { keys: page.next };
+      yield { records, position, rowsRead: page.rows.length, progress: page.next / userIds.length };
+    }
+  }
+
+  /** Reads ranges (a task's, or a whole batch's) and reports progress against `initial`. */
+  async function* read(
+    source: SyncTrigger | SyncTask,
+    position: ReadPosition | undefined,
+    initial: ReadPosition['ranges'],
+    ctx: ProcessContext,
+    stopAtScan: boolean,
+  ): AsyncGenerator<OutputChunk, ReadPosition | undefined> {
+    const policy = policyFor(source, deps.defaults);
+    let last: ReadPosition | undefined;
+    const pages = deps.enrolments.readBatch(source.courseId, source.batchId, ctx.signal, {
+      resumeFrom: position,
+      report: (report) => ctx.log.info(report, 'whole-batch read plan'),
+      stopAtScan,
+    });
+    for await (const page of pages) {
+      last = page.position;
+      if (stopAtScan && page.rows.length === 0 && page.position.plan === 'scan' && page.position.ranges.length > 0) {
+        return page.position; // the rest is to be split into tasks
+      }
+      const records = toSyncRecords(source, page.rows, policy, deps.encode);
+      const out: InputPosition = { batch: page.position };
+      yield { records, position: out, rowsRead: page.rows.length, progress: shareDone(initial, page.position.ranges) };
+    }
+    return last?.ranges.length === 0 ? undefined : last;
+  }
+
+  function taskRecords(trigger: SyncTrigger, rest: ReadPosition, fanOut: FanOutSettings): OutputRecord[] {
+    const groups = splitForTasks(rest.ranges, deps.enrolments.ringTokens?.() ?? [], fanOut.tasks, fanOut.rangesPerTask);
+    return groups.map((ranges, index) => {
+      const task: SyncTask = {
+        kind: 'task',
+        triggerId: trigger.triggerId,
+        index,
+        count: groups.length,
+        courseId: trigger.courseId,
+        batchId: trigger.batchId,
+        requestedBy: trigger.requestedBy,
+        requestedAt: trigger.requestedAt,
+        source: trigger.source,
+        includeInactive: trigger.includeInactive,
+        includeCompleted: trigger.includeCompleted,
+        plan: 'scan',
+        ranges,
+      };
+      return {
+        key: `${trigger.triggerId}#${index}`,
+        value: JSON.stringify(task),
+        partition: index % Math.max(1, fanOut.partitions),
+        headers: { [TASK_HEADER]: '1' },
+      };
+    });
+  }
+
+  async function* wholeBatch(trigger: SyncTrigger, resume: InputPosition | undefined, ctx: ProcessContext) {
+    if (resume && ('fannedOut' in resume || 'joined' in resume)) return;
+    if (!resume && deps.running) {
+      const running = await deps.running.findRunning(trigger.courseId, trigger.batchId, ctx.signal);
+      if (running && running.triggerId !== trigger.triggerId) {
+        ctx.log.info({ joinedTo: running.triggerId }, 'batch already being synced: joined the running trigger');
+        const position: InputPosition = { joined: running.triggerId };
+        yield { records: [], position, rowsRead: 0, progress: 1, note: { joinedTo: running.triggerId } };
+        return;
+      }
+    }
+    const from = resume && 'batch' in resume ? resume.batch : undefined;
+    const fanOut = deps.fanOut && deps.fanOut.tasks > 1 ? deps.fanOut : undefined;
+    const reading = read(trigger, from, FULL_RING, ctx, fanOut !== undefined);
+    let next: IteratorResult<OutputChunk, ReadPosition | undefined>;
+    while (!(next = await reading.next()).done) yield next.value;
+    const rest = next.value;
+    if (rest && fanOut) {
+      const spawn = taskRecords(trigger, rest, fanOut);
+      ctx.log.info({ tasks: spawn.length }, 'whole batch split into token-range tasks');
+      const position: InputPosition = { fannedOut: spawn.length };
+      yield { records: [], position, rowsRead: 0, spawn, note: { tasks: spawn.length, plan: 'scan' } };
+    }
+  }
+
   return {
     name: PROCESSOR_NAME,
 
-    async decode(message: InputMessage): Promise<SyncTrigger> {
+    async decode(message: InputMessage): Promise<SyncInput> {
       const value = await decodeJsonOrAvro(message.value, deps.registry, readerSchema);
+      if (message.headers[TASK_HEADER] !== undefined) return parseTask(value);
       return parseTrigger(value, message);
     },
 
-    isSmall(trigger: SyncTrigger): boolean {
-      return trigger.userIds !== null && trigger.userIds.length <= SMALL_TRIGGER_USERS;
+    isSmall(input: SyncInput): boolean {
+      return !isTask(input) && input.userIds !== null && input.userIds.length <= SMALL_TRIGGER_USERS;
     },
 
-    describe(trigger: SyncTrigger): Record<string, unknown> {
+    describe(input: SyncInput): Record<string, unknown> {
+      if (isTask(input)) {
+        return {
+          triggerId: input.triggerId,
+          task: `${input.index + 1}/${input.count}`,
+          courseId: input.courseId,
+          batchId: input.batchId,
+          source: input.source,
+        };
+      }
       return {
-        triggerId: trigger.triggerId,
-        courseId: trigger.courseId,
-        batchId: trigger.batchId,
-        users: trigger.userIds?.length ?? 'all',
-        source: trigger.source,
+        triggerId: input.triggerId,
+        courseId: input.courseId,
+        batchId: input.batchId,
+        users: input.userIds?.length ?? 'all',
+        source: input.source,
       };
     },
 
-    async *process(trigger: SyncTrigger, ctx: ProcessContext): AsyncIterable<OutputChunk> {
-      const policy = policyFor(trigger, deps.defaults);
-      const resume = ctx.resumeFrom as TriggerPosition | undefined;
-      if (trigger.userIds !== null) {
-        const from = resume && 'keys' in resume ? resume.keys : 0;
-        const pages = deps.enrolments.findByKeysInChunks(
-          trigger.courseId,
-          trigger.batchId,
-          trigger.userIds,
-          deps.keyChunkSize,
-          ctx.signal,
-          from,
-        );
-        for await (const page of pages) {
-          const records = toSyncRecords(trigger, page.rows, policy, deps.encode);
-          yield { records, position: { keys: page.next } satisfies TriggerPosition, rowsRead: page.rows.length };
-        }
+    statusOf(input: SyncInput): StatusIdentity {
+      if (isTask(input)) return { triggerId: input.triggerId, part: `task:${input.index}` };
+      return {
+        triggerId: input.triggerId,
+        part: 'trigger',
+        fields: {
+          courseId: input.courseId,
+          batchId: input.batchId,
+          requestedBy: input.requestedBy,
+          requestedAt: input.requestedAt,
+          wholeBatch: input.userIds === null,
+        },
+      };
+    },
+
+    async *process(input: SyncInput, ctx: ProcessContext): AsyncIterable<OutputChunk> {
+      const resume = ctx.resumeFrom as InputPosition | undefined;
+      if (isTask(input)) {
+        const from = resume && 'batch' in resume ? resume.batch : { plan: input.plan, ranges: input.ranges };
+        yield* read(input, from, input.ranges, ctx, false);
         return;
       }
-      const pages = deps.enrolments.readBatch(trigger.courseId, trigger.batchId, ctx.signal, {
-        resumeFrom: resume && 'batch' in resume ? resume.batch : undefined,
-        report: (report) => ctx.log.info(report, 'whole-batch read plan'),
-      });
-      for await (const page of pages) {
-        const records = toSyncRecords(trigger, page.rows, policy, deps.encode);
-        yield { records, position: { batch: page.position } satisfies TriggerPosition, rowsRead: page.rows.length };
-      }
+      if (input.userIds !== null) yield* byKeys(input, input.userIds, resume, ctx);
+      else yield* wholeBatch(input, resume, ctx);
     },
   };
 }

@@ -12,8 +12,12 @@ import { withDeadline } from '../util/async';
 import { isAuthFailure, type Authenticator, type Principal } from './auth';
 import { errorEnvelope, notEnrolledMessage, successEnvelope, type Envelope } from './envelope';
 import { validateSyncRequest } from './validate';
+import type { TriggerStatus } from '../streams/status';
 
 export const SYNC_PATHS = ['/v1/content/state/update', '/v1/user/content/state'] as const;
+/** GET `${STATUS_PATH}/{triggerId}`: a trigger's status, from any instance. */
+export const STATUS_PATH = '/v1/content/state/sync';
+export const STATUS_API_ID = 'api.content.state.sync.read';
 
 /**
  * The metrics label for a request: one of a fixed set, never the raw path (a scan of random
@@ -21,6 +25,7 @@ export const SYNC_PATHS = ['/v1/content/state/update', '/v1/user/content/state']
  */
 export function routeLabel(path: string): string {
   if ((SYNC_PATHS as readonly string[]).includes(path)) return 'sync';
+  if (path.startsWith(`${STATUS_PATH}/`)) return 'status';
   if (path === '/health' || path === '/ready' || path === '/metrics') return path.slice(1);
   return 'unmatched';
 }
@@ -58,6 +63,8 @@ export interface ApiDeps {
   authenticate?: Authenticator;
   log: Logger;
   metrics: Metrics;
+  /** A trigger's status; without it the status endpoint answers 404. */
+  getStatus?(triggerId: string): Promise<TriggerStatus | undefined>;
   /** Turns false first on shutdown, so load balancers stop sending before the server closes. */
   isReady?: () => boolean;
   now?: () => Date;
@@ -266,6 +273,48 @@ export function createApp(deps: ApiDeps): express.Express {
       );
     });
   }
+
+  // Operators' endpoint: with authentication on, only the admin role may read a trigger's status.
+  app.get(`${STATUS_PATH}/:triggerId`, authenticate, requireAdmin(now), async (req, res) => {
+    const msgid = msgidOf(res);
+    const triggerId = String(req.params.triggerId ?? '');
+    const notFound = (): void =>
+      send(res, 404, {
+        ...errorEnvelope(msgid, now(), 'RESOURCE_NOT_FOUND', `No trigger '${triggerId}'`, 'RESOURCE_NOT_FOUND', {
+          triggerId,
+        }),
+        id: STATUS_API_ID,
+      });
+    if (!deps.getStatus || triggerId.length === 0 || triggerId.length > 1024) return notFound();
+    try {
+      const status = await withDeadline(
+        deps.getStatus(triggerId),
+        deps.dependencyTimeoutMs,
+        () =>
+          new SyncError('SYNC_TIMEOUT', `Kafka did not answer within ${deps.dependencyTimeoutMs} ms`, {
+            retriable: true,
+          }),
+      );
+      if (!status) return notFound();
+      send(res, 200, { ...successEnvelope(msgid, now(), { response: 'Success', status }), id: STATUS_API_ID });
+    } catch (err) {
+      deps.log.warn({ err, msgid }, 'status unavailable');
+      send(res, 503, {
+        ...errorEnvelope(
+          msgid,
+          now(),
+          'SERVICE_UNAVAILABLE',
+          `Service unavailable: ${messageOf(err)}`,
+          'SERVICE_UNAVAILABLE',
+        ),
+        id: STATUS_API_ID,
+      });
+    }
+  });
+  app.all(`${STATUS_PATH}/:triggerId`, (req, res) => {
+    res.set('Allow', 'GET');
+    send(res, 405, errorEnvelope(msgidOf(res), now(), 'METHOD_NOT_ALLOWED', `Use GET on ${req.path}.`, 'CLIENT_ERROR'));
+  });
 
   app.use((req, res) => {
     send(

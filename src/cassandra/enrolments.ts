@@ -165,6 +165,14 @@ export class EnrolmentReader {
     return this.indexName;
   }
 
+  /** The start tokens of the ranges the nodes own (empty when the driver knows no ring). */
+  ringTokens(): bigint[] {
+    const ranges = this.client.metadata?.getTokenRanges?.() ?? new Set();
+    const starts = new Set<bigint>();
+    for (const range of ranges) starts.add(BigInt(String(range.start.getValue())));
+    return [...starts];
+  }
+
   /** Where a fresh read of a whole batch starts under the configured plan. */
   async initialPosition(): Promise<ReadPosition> {
     const plan = this.settings.readPlan;
@@ -188,7 +196,7 @@ export class EnrolmentReader {
     courseId: string,
     batchId: string,
     signal: AbortSignal,
-    opts: { resumeFrom?: ReadPosition; report?: (r: BatchReadReport) => void } = {},
+    opts: { resumeFrom?: ReadPosition; report?: (r: BatchReadReport) => void; stopAtScan?: boolean } = {},
   ): AsyncGenerator<BatchPage> {
     let position = opts.resumeFrom ?? (await this.initialPosition());
     if (position.plan === 'index' && (await this.batchIndex()) === null) throw noIndexError();
@@ -205,6 +213,11 @@ export class EnrolmentReader {
       let next: IteratorResult<BatchPage, ReadPosition>;
       while (!(next = await probe.next()).done) yield next.value;
       position = next.value;
+    }
+    if (opts.stopAtScan && position.plan === 'scan' && position.ranges.length > 0) {
+      // The caller splits a scan over the group instead: hand it the ranges, read nothing more.
+      yield { rows: [], position };
+      return;
     }
     const pager = position.plan === 'scan' ? this.scanPager(courseId, batchId) : this.indexPager(courseId, batchId);
     yield* this.readRanges(position, signal, pager);

@@ -20,6 +20,18 @@ export function topicSpecs(topics: Settings['topics']): ITopicConfig[] {
         { name: 'delete.retention.ms', value: String(86400000) },
       ],
     },
+    { topic: topics.tasks, ...common },
+    // Status: the last record of each key, for as long as the retention says.
+    {
+      topic: topics.status,
+      ...common,
+      configEntries: [
+        { name: 'cleanup.policy', value: 'compact,delete' },
+        { name: 'retention.ms', value: String(topics.statusRetentionMs) },
+        { name: 'segment.ms', value: String(3600000) },
+        { name: 'min.cleanable.dirty.ratio', value: '0.1' },
+      ],
+    },
   ];
 }
 

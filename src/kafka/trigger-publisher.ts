@@ -4,6 +4,7 @@ import { SyncError } from '../errors';
 import { triggerAvroType } from '../schemas';
 import { avroProblems } from './codecs';
 import { translateKafkaError } from './client';
+import { statusKey, statusMessage } from '../streams/status';
 
 /**
  * Publishes one trigger. With a `signal`, the caller may give up: a trigger given up on is never
@@ -24,12 +25,21 @@ export interface TriggerPublisherOptions {
    * send in flight, and readers with isolation read_committed (the processor is one).
    */
   transactional?: boolean;
+  /** Where each trigger's "accepted" status record goes, in the same send (src/streams/status.ts). */
+  status?: StatusTarget;
+}
+
+/** Where the publisher records that a trigger was accepted (see src/streams/status.ts). */
+export interface StatusTarget {
+  topic: string;
+  partitions: number;
 }
 
 type State = 'queued' | 'sending' | 'committing' | 'settled';
 
 interface Pending {
   message: Message;
+  status: Message | undefined;
   state: State;
   cancelled: boolean;
   resolve: () => void;
@@ -39,7 +49,9 @@ interface Pending {
 /**
  * Publishes triggers as JSON checked against schemas/trigger.v1.avsc, waiting for acks = all.
  * Keyed by triggerId so that triggers spread over the partitions: a huge batch on one partition
- * does not hold up unrelated requests on the others.
+ * does not hold up unrelated requests on the others. Each trigger's "accepted" status record
+ * goes out in the same request (and, transactional, the same transaction), so a status query
+ * right after the answer finds it, and a trigger given up on leaves no status either.
  *
  * Group commit: a trigger is sent at once when a producer is idle; triggers that arrive while
  * sends are in flight go out together in the next send. Under load one produce request carries
@@ -71,6 +83,13 @@ export function createTriggerPublisher(
   const idle = [...pool];
   let inFlight = 0;
 
+  const topicMessages = (batch: Pending[]) => {
+    const out = [{ topic, messages: batch.map((p) => p.message) }];
+    const status = batch.flatMap((p) => (p.status ? [p.status] : []));
+    if (options.status && status.length > 0) out.push({ topic: options.status.topic, messages: status });
+    return out;
+  };
+
   const settle = (p: Pending, err?: unknown): void => {
     if (p.state === 'settled') return;
     p.state = 'settled';
@@ -80,7 +99,7 @@ export function createTriggerPublisher(
 
   const sendPlain = async (producer: Producer, batch: Pending[]): Promise<void> => {
     try {
-      await producer.send({ topic, acks: -1, messages: batch.map((p) => p.message) });
+      await producer.sendBatch({ acks: -1, topicMessages: topicMessages(batch) });
       batch.forEach((p) => settle(p));
     } catch (err) {
       const error = translateKafkaError(err, `publishing a trigger to ${topic}`);
@@ -92,7 +111,7 @@ export function createTriggerPublisher(
     let transaction: Awaited<ReturnType<Producer['transaction']>> | undefined;
     try {
       transaction = await producer.transaction();
-      await transaction.send({ topic, acks: -1, messages: batch.map((p) => p.message) });
+      await transaction.sendBatch({ acks: -1, topicMessages: topicMessages(batch) });
     } catch (err) {
       await transaction?.abort().catch(() => undefined);
       const error = translateKafkaError(err, `publishing a trigger to ${topic}`);
@@ -157,9 +176,25 @@ export function createTriggerPublisher(
         retriable: true,
       });
     if (signal?.aborted) return Promise.reject(gaveUp());
+    // A whole-batch trigger is keyed by its batch: triggers of one batch queue on one partition,
+    // so the second finds the first running and joins it instead of reading the batch again.
+    const key = trigger.userIds === null ? `${trigger.courseId}|${trigger.batchId}` : trigger.triggerId;
+    const status = options.status
+      ? statusMessage(options.status.partitions, statusKey(trigger.triggerId, 'request'), {
+          part: 'request',
+          triggerId: trigger.triggerId,
+          courseId: trigger.courseId,
+          batchId: trigger.batchId,
+          users: trigger.userIds?.length ?? null,
+          requestedBy: trigger.requestedBy,
+          requestedAt: trigger.requestedAt,
+          source: trigger.source,
+        })
+      : undefined;
     return new Promise<void>((resolve, reject) => {
       const pending: Pending = {
-        message: { key: trigger.triggerId, value: JSON.stringify(trigger) },
+        message: { key, value: JSON.stringify(trigger) },
+        status,
         state: 'queued',
         cancelled: false,
         resolve: () => {

@@ -16,6 +16,9 @@ export interface Checkpoint {
   rowsRead: number;
   /** Which input it is, for people reading the topic. */
   describe?: Record<string, unknown>;
+  /** When the input was first started, and status facts gathered so far (kept across resumes). */
+  startedAt?: number;
+  note?: Record<string, unknown>;
   updatedAt: number;
 }
 
@@ -36,6 +39,34 @@ export function checkpointMessage(key: string, partition: number, checkpoint: Ch
   return { key, partition, value: checkpoint === null ? null : JSON.stringify(checkpoint) };
 }
 
+/**
+ * Written by a new owner, after fencing, to its checkpoint partition: once the reader has seen
+ * it, it has seen every checkpoint written before it. Waiting for the partition's last stable
+ * offset is not enough when another partition's producer shares the checkpoint partition: an
+ * open transaction of theirs holds the stable offset back, before our own last checkpoint.
+ */
+export interface RestoreMarker {
+  marker: string;
+}
+
+export function restoreMarkerKey(checkpointKey: string): string {
+  return `${checkpointKey}#restore`;
+}
+
+export function restoreMarkerMessage(key: string, partition: number, marker: string): Message {
+  return { key: restoreMarkerKey(key), partition, value: JSON.stringify({ marker } satisfies RestoreMarker) };
+}
+
+export function isRestoreMarker(value: Checkpoint | RestoreMarker | undefined): value is RestoreMarker {
+  return value !== undefined && typeof (value as RestoreMarker).marker === 'string';
+}
+
+export function decodeCheckpointOrMarker(value: Buffer): Checkpoint | RestoreMarker {
+  const parsed = JSON.parse(value.toString('utf8')) as Partial<RestoreMarker>;
+  if (typeof parsed.marker === 'string') return { marker: parsed.marker };
+  return decodeCheckpoint(value);
+}
+
 export function decodeCheckpoint(value: Buffer): Checkpoint {
   const parsed = JSON.parse(value.toString('utf8')) as Partial<Checkpoint>;
   if (typeof parsed.offset !== 'string' || typeof parsed.produced !== 'number') {
@@ -47,6 +78,8 @@ export function decodeCheckpoint(value: Buffer): Checkpoint {
     produced: parsed.produced,
     rowsRead: typeof parsed.rowsRead === 'number' ? parsed.rowsRead : 0,
     describe: parsed.describe,
+    startedAt: typeof parsed.startedAt === 'number' ? parsed.startedAt : undefined,
+    note: parsed.note,
     updatedAt: typeof parsed.updatedAt === 'number' ? parsed.updatedAt : 0,
   };
 }

@@ -26,6 +26,8 @@ export class CompactedTable<V> {
     private readonly decode: (value: Buffer) => V,
     private readonly log: Logger,
     groupPrefix: string,
+    /** Told of every change, for indexes kept beside the table. */
+    private readonly onChange?: (key: string, value: V | undefined) => void,
   ) {
     // A group of its own, never committed: every process reads the whole table, as a global store.
     this.consumer = kafka.consumer({
@@ -55,10 +57,14 @@ export class CompactedTable<V> {
           for (const message of batch.messages) {
             const key = message.key?.toString();
             if (key === undefined) continue;
-            if (message.value === null || message.value.length === 0) this.values.delete(key);
-            else {
+            if (message.value === null || message.value.length === 0) {
+              this.values.delete(key);
+              this.onChange?.(key, undefined);
+            } else {
               try {
-                this.values.set(key, this.decode(message.value));
+                const value = this.decode(message.value);
+                this.values.set(key, value);
+                this.onChange?.(key, value);
               } catch (err) {
                 this.log.warn(
                   { err, topic: this.topic, key, offset: message.offset },
@@ -84,21 +90,36 @@ export class CompactedTable<V> {
     return this.values.entries();
   }
 
-  /**
-   * Resolves once every record committed to `partition` before this call has been read. Records
-   * of open transactions lie past the last stable offset, which is where we stop waiting.
-   */
-  async caughtUp(partition: number, signal?: AbortSignal): Promise<void> {
+  /** Resolves once the value read for `key` satisfies `test` (the reader keeps reading meanwhile). */
+  async waitFor(key: string, test: (value: V | undefined) => boolean, signal?: AbortSignal): Promise<void> {
     if (this.failure !== undefined) throw translateKafkaError(this.failure, `reading ${this.topic}`);
-    let end: bigint;
+    while (!test(this.values.get(key))) await sleep(5, signal);
+  }
+
+  /** Forgets a key locally (the topic keeps it until compaction or retention removes it). */
+  forget(key: string): void {
+    this.values.delete(key);
+  }
+
+  /**
+   * Resolves once every record committed to `partition` (all partitions when left out) before
+   * this call has been read. Records of open transactions lie past the last stable offset, which
+   * is where we stop waiting.
+   */
+  async caughtUp(partition?: number, signal?: AbortSignal): Promise<void> {
+    if (this.failure !== undefined) throw translateKafkaError(this.failure, `reading ${this.topic}`);
+    let ends: Array<{ partition: number; end: bigint }>;
     try {
       const offsets = await this.admin.fetchTopicOffsets(this.topic);
-      const found = offsets.find((o) => o.partition === partition);
-      end = BigInt(found?.offset ?? '0');
+      ends = offsets
+        .filter((o) => partition === undefined || o.partition === partition)
+        .map((o) => ({ partition: o.partition, end: BigInt(o.offset) }));
     } catch (err) {
       throw translateKafkaError(err, `reading the end of ${this.topic}`);
     }
-    while ((this.positions.get(partition) ?? 0n) < end) await sleep(10, signal);
+    for (const { partition: p, end } of ends) {
+      while ((this.positions.get(p) ?? 0n) < end) await sleep(10, signal);
+    }
   }
 
   async stop(): Promise<void> {

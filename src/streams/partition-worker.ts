@@ -1,14 +1,23 @@
+import type { Message } from 'kafkajs';
 import type { RetrySettings } from '../config';
 import { errorCodeOf, errorKind, messageOf, SyncError } from '../errors';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import { sleep } from '../util/async';
-import type { Checkpoint } from './checkpoints';
+import { randomUUID } from 'node:crypto';
+import {
+  isRestoreMarker,
+  restoreMarkerKey,
+  restoreMarkerMessage,
+  type Checkpoint,
+  type RestoreMarker,
+} from './checkpoints';
 import type { CompactedTable } from './compacted-table';
 import { deadLetterRecord, fitDeadLetter } from './dead-letter';
 import { backoffDelay } from './retry';
-import type { PartitionSink } from './sink';
-import type { InputMessage, OutputRecord, StreamProcessor } from './types';
+import type { CommitOptions, PartitionSink } from './sink';
+import { statusKey, statusMessage, type PartState, type WorkPart } from './status';
+import type { InputMessage, OutputChunk, OutputRecord, StreamProcessor } from './types';
 
 export interface WorkerSettings {
   retry: RetrySettings;
@@ -19,6 +28,8 @@ export interface WorkerSettings {
   /** At most this many consecutive small inputs share one transaction. */
   maxWave: number;
   maxDeadLetterBytes: number;
+  /** Records handed to the sink at a time under an output rate limit, so output is spread out. */
+  paceSlice?: number;
 }
 
 export interface ProcessedEvent {
@@ -43,7 +54,8 @@ export interface WorkerContext {
 interface WorkerDeps<I> {
   processor: StreamProcessor<I>;
   sink: PartitionSink;
-  checkpoints: CompactedTable<Checkpoint>;
+  checkpoints: CompactedTable<Checkpoint | RestoreMarker>;
+  checkpointTopic: string;
   checkpointKey: string;
   checkpointPartition: number;
   /** The group's committed offset for this partition, read after fencing. */
@@ -52,6 +64,21 @@ interface WorkerDeps<I> {
   log: Logger;
   metrics?: Metrics;
   onProcessed(event: ProcessedEvent): void;
+  /** Where inputs report their status, and where spawned inputs go. */
+  statusTopic?: { topic: string; partitions: number };
+  taskTopic?: string;
+  /** Waits until `records` more may be produced under the output rate limit. */
+  pace?(records: number, signal: AbortSignal): Promise<void>;
+}
+
+interface StatusUpdate {
+  state: PartState;
+  produced: number;
+  rowsRead: number;
+  startedAt: number;
+  progress?: number;
+  error?: unknown;
+  note?: Record<string, unknown>;
 }
 
 interface WaveItem<I> {
@@ -99,8 +126,14 @@ export class PartitionWorker<I> {
     const started = Date.now();
     await sink.open();
     const committed = await this.deps.committedOffset();
-    await checkpoints.caughtUp(this.deps.checkpointPartition, signal);
-    const checkpoint = checkpoints.get(this.deps.checkpointKey);
+    // After fencing, nothing of ours can be written any more: a marker committed now comes after
+    // our last checkpoint, and seeing it means that checkpoint has been read too.
+    const marker = randomUUID();
+    const { checkpointTopic, checkpointKey: key, checkpointPartition: cp } = this.deps;
+    await sink.commit({ also: [{ topic: checkpointTopic, messages: [restoreMarkerMessage(key, cp, marker)] }] });
+    await checkpoints.waitFor(restoreMarkerKey(key), (v) => isRestoreMarker(v) && v.marker === marker, signal);
+    const found = checkpoints.get(key);
+    const checkpoint = isRestoreMarker(found) ? undefined : found;
     this.skipBelow = committed === undefined ? undefined : BigInt(committed);
     // A checkpoint for an input below the committed offset is from a finished input: ignore it.
     this.current =
@@ -200,7 +233,19 @@ export class PartitionWorker<I> {
         await this.giveUpUncommitted(err);
         if (kind === 'fatal' || kind === 'fenced' || kind === 'aborted' || signal.aborted) throw err;
         if (kind === 'bad-input' || (kind === 'transient' && ++transientFailures > this.deps.settings.retry.retries)) {
-          await this.deadLetter([message], err);
+          const input = decoded ?? (await this.deps.processor.decode(message).catch(() => undefined));
+          const failed =
+            input === undefined
+              ? []
+              : this.statusParts(input, {
+                  state: 'failed',
+                  produced: this.current?.offset === message.offset ? this.current.produced : 0,
+                  rowsRead: this.current?.offset === message.offset ? this.current.rowsRead : 0,
+                  startedAt: this.current?.startedAt ?? started,
+                  error: err,
+                  note: this.current?.note,
+                });
+          await this.deadLetter([message], err, failed);
           this.deps.onProcessed({
             ...where(message),
             outcome: 'dead-lettered',
@@ -221,30 +266,49 @@ export class PartitionWorker<I> {
     const resume = this.current?.offset === message.offset ? this.current : undefined;
     const describe = processor.describe(input);
     const log = this.deps.log.child(describe);
+    const startedAt = resume?.startedAt ?? Date.now();
     let produced = resume?.produced ?? 0;
     let rowsRead = resume?.rowsRead ?? 0;
+    let note: Record<string, unknown> = { ...resume?.note };
+    let progress: number | undefined;
     let lastCommit = Date.now();
     if (resume) log.info({ produced, rowsRead }, 'resuming from checkpoint');
     const chunks = processor.process(input, { log, signal, message, resumeFrom: resume?.position });
+    const unit = (state: PartState, checkpoint: Checkpoint | null, spawn?: OutputRecord[]): CommitOptions => ({
+      checkpoint,
+      also: [
+        ...this.statusAlso(input, { state, produced, rowsRead, startedAt, progress, note }),
+        ...(spawn && this.deps.taskTopic ? [{ topic: this.deps.taskTopic, messages: spawn as Message[] }] : []),
+      ],
+    });
     // Where the records added since the last commit reach: committed even when we are stopped
     // between two commits, so a deploy keeps the work done up to the last chunk.
     let reached: Checkpoint | undefined;
     try {
       for await (const chunk of chunks) {
-        await sink.add(chunk.records);
+        // A chunk half handed over (the pacer was interrupted) must not be committed with the
+        // position before it: its first records would be produced again on resume.
+        reached = undefined;
+        await this.addPaced(chunk, signal);
         produced += chunk.records.length;
         rowsRead += chunk.rowsRead;
+        if (chunk.note) note = { ...note, ...chunk.note };
+        if (chunk.progress !== undefined) progress = chunk.progress;
         reached = {
           offset: message.offset,
           position: chunk.position,
           produced,
           rowsRead,
           describe,
+          startedAt,
+          note,
           updatedAt: Date.now(),
         };
         const full = sink.uncommitted >= settings.txnMaxRecords;
-        if (full || signal.aborted || Date.now() - (sink.openSince ?? lastCommit) >= settings.txnMaxMs) {
-          await sink.commit({ checkpoint: reached });
+        // Spawned inputs are committed with the position that says they were spawned.
+        const spawns = chunk.spawn !== undefined && chunk.spawn.length > 0;
+        if (spawns || full || signal.aborted || Date.now() - (sink.openSince ?? lastCommit) >= settings.txnMaxMs) {
+          await sink.commit(unit('running', reached, chunk.spawn));
           this.current = reached;
           reached = undefined;
           lastCommit = Date.now();
@@ -255,7 +319,7 @@ export class PartitionWorker<I> {
     } catch (err) {
       if (errorKind(err) === 'aborted' && reached !== undefined) {
         const checkpoint = reached;
-        await sink.commit({ checkpoint }).then(
+        await sink.commit(unit('running', checkpoint)).then(
           () => (this.current = checkpoint),
           (e: unknown) => log.warn({ err: e }, 'could not commit the last chunk while giving the partition up'),
         );
@@ -263,7 +327,8 @@ export class PartitionWorker<I> {
       throw err;
     }
     // The last transaction deletes the checkpoint and moves the input offset past this input.
-    await sink.commit({ checkpoint: null, nextOffset: nextOffset(message) });
+    progress = 1;
+    await sink.commit({ ...unit('done', null), nextOffset: nextOffset(message) });
     this.current = undefined;
     this.deps.metrics?.transactionsCommitted.inc({ kind: 'final' });
     this.deps.metrics?.syncEventsProduced.inc(
@@ -278,6 +343,50 @@ export class PartitionWorker<I> {
     return produced;
   }
 
+  /** Adds a chunk's records, in slices no faster than the output rate limit allows. */
+  private async addPaced(chunk: OutputChunk, signal: AbortSignal): Promise<void> {
+    const { pace, sink } = this.deps;
+    if (!pace) return sink.add(chunk.records);
+    const slice = this.deps.settings.paceSlice ?? chunk.records.length;
+    for (let i = 0; i < chunk.records.length; i += slice) {
+      const part = chunk.records.slice(i, i + slice);
+      await pace(part.length, signal);
+      await sink.add(part);
+    }
+  }
+
+  /** The status record of an input, for the unit being committed (none if it reports no status). */
+  private statusParts(input: I, update: StatusUpdate): Message[] {
+    const { statusTopic, processor } = this.deps;
+    const identity = processor.statusOf?.(input);
+    if (!statusTopic || !identity) return [];
+    const now = Date.now();
+    const done = update.state !== 'running';
+    const index = identity.part.startsWith('task:') ? Number(identity.part.slice(5)) : undefined;
+    const part: WorkPart = {
+      ...(identity.fields as Partial<WorkPart>),
+      ...(update.note as Partial<WorkPart>),
+      part: index === undefined ? 'trigger' : 'task',
+      triggerId: identity.triggerId,
+      index,
+      state: update.state,
+      produced: update.produced,
+      rowsRead: update.rowsRead,
+      progress: update.progress,
+      startedAt: update.startedAt,
+      updatedAt: now,
+      finishedAt: done ? now : undefined,
+      error:
+        update.error === undefined ? undefined : { code: errorCodeOf(update.error), message: messageOf(update.error) },
+    };
+    return [statusMessage(statusTopic.partitions, statusKey(identity.triggerId, identity.part), part)];
+  }
+
+  private statusAlso(input: I, update: StatusUpdate): NonNullable<CommitOptions['also']> {
+    const messages = this.statusParts(input, update);
+    return messages.length > 0 && this.deps.statusTopic ? [{ topic: this.deps.statusTopic.topic, messages }] : [];
+  }
+
   /** A wave of small inputs: expanded concurrently, committed in one transaction with the last offset. */
   private async handleWave(wave: WaveItem<I>[], signal: AbortSignal): Promise<void> {
     const started = Date.now();
@@ -286,16 +395,25 @@ export class PartitionWorker<I> {
       try {
         const outcomes = await Promise.all(wave.map((item) => this.expandSmall(item, signal)));
         let records = 0;
+        const status: Message[] = [];
         for (const [i, outcome] of outcomes.entries()) {
-          const { message } = wave[i] as WaveItem<I>;
+          const { message, input } = wave[i] as WaveItem<I>;
+          const n = 'records' in outcome ? outcome.records.length : 0;
           if ('records' in outcome) {
-            await sink.add(outcome.records);
-            records += outcome.records.length;
+            await this.addPaced({ records: outcome.records, position: null, rowsRead: 0 }, signal);
+            records += n;
           } else {
             await sink.deadLetter(this.deadLetterFor(message, outcome.failure));
           }
+          if (input !== undefined) {
+            const state = 'records' in outcome ? 'done' : 'failed';
+            const error = 'failure' in outcome ? outcome.failure : undefined;
+            status.push(...this.statusParts(input, { state, produced: n, rowsRead: n, startedAt: started, error }));
+          }
         }
-        await sink.commit({ nextOffset: nextOffset((wave[wave.length - 1] as WaveItem<I>).message) });
+        const also =
+          status.length > 0 && this.deps.statusTopic ? [{ topic: this.deps.statusTopic.topic, messages: status }] : [];
+        await sink.commit({ nextOffset: nextOffset((wave[wave.length - 1] as WaveItem<I>).message), also });
         this.deps.metrics?.transactionsCommitted.inc({ kind: 'wave' });
         this.deps.metrics?.syncEventsProduced.inc({ source: 'wave' }, records);
         const ms = Date.now() - started;
@@ -358,14 +476,18 @@ export class PartitionWorker<I> {
   }
 
   /** Dead letters and the offset past them, in one transaction; a checkpoint they had is deleted. */
-  private async deadLetter(messages: InputMessage[], err: unknown): Promise<void> {
-    const { sink } = this.deps;
+  private async deadLetter(messages: InputMessage[], err: unknown, status: Message[] = []): Promise<void> {
+    const { sink, statusTopic } = this.deps;
     for (let attempt = 0; ; attempt++) {
       try {
         for (const message of messages) await sink.deadLetter(this.deadLetterFor(message, err));
         const last = messages[messages.length - 1] as InputMessage;
         const hadCheckpoint = this.current !== undefined;
-        await sink.commit({ checkpoint: hadCheckpoint ? null : undefined, nextOffset: nextOffset(last) });
+        await sink.commit({
+          checkpoint: hadCheckpoint ? null : undefined,
+          nextOffset: nextOffset(last),
+          also: statusTopic && status.length > 0 ? [{ topic: statusTopic.topic, messages: status }] : [],
+        });
         this.current = undefined;
         return;
       } catch (e) {

@@ -5,8 +5,14 @@ import { errorKind, messageOf, SyncError } from '../errors';
 import { translateKafkaError } from '../kafka/client';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
-import { withDeadline } from '../util/async';
-import { checkpointKey, checkpointPartition, decodeCheckpoint, type Checkpoint } from './checkpoints';
+import { sleep, withDeadline } from '../util/async';
+import {
+  checkpointKey,
+  checkpointPartition,
+  decodeCheckpointOrMarker,
+  type Checkpoint,
+  type RestoreMarker,
+} from './checkpoints';
 import { CompactedTable } from './compacted-table';
 import { PartitionWorker, type ProcessedEvent } from './partition-worker';
 import { AtLeastOnceSink, TransactionalSink, type PartitionSink, type ProcessingGuarantee } from './sink';
@@ -16,6 +22,15 @@ export type { ProcessedEvent } from './partition-worker';
 
 export interface RuntimeSettings {
   inputTopic: string;
+  /**
+   * Inputs a processor spawns (token-range tasks of a big trigger) go here; the group consumes
+   * it beside the input topic, so every member takes a share.
+   */
+  taskTopic?: string;
+  /** Compacted; where each input's status is written with its work. */
+  statusTopic?: string;
+  /** Output events per second for this process, across its partitions (0: unlimited). */
+  maxEventsPerSecond: number;
   outputTopic: string;
   deadLetterTopic: string;
   checkpointTopic: string;
@@ -56,8 +71,13 @@ export class StreamRuntime<I> {
   private state: RuntimeState = 'INITIALIZED';
   private readonly consumer: Consumer;
   private readonly admin: Admin;
-  private readonly checkpoints: CompactedTable<Checkpoint>;
-  private readonly workers = new Map<number, PartitionWorker<I>>();
+  private readonly checkpoints: CompactedTable<Checkpoint | RestoreMarker>;
+  /** One worker per owned partition of the input and the task topic, by `topic:partition`. */
+  private readonly workers = new Map<string, PartitionWorker<I>>();
+  private statusPartitions = 1;
+  private readonly pacer: RatePacer | undefined;
+  /** Under a rate limit, records are handed over in tenth-of-a-second slices, so output is even. */
+  private readonly paceSlice: number;
   private readonly inFlight = new Set<AbortController>();
   private checkpointPartitions = 1;
   private generation = 0;
@@ -91,11 +111,13 @@ export class StreamRuntime<I> {
       retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 300, maxRetryTime: 10000 },
     });
     this.admin = kafka.admin();
+    this.pacer = settings.maxEventsPerSecond > 0 ? new RatePacer(settings.maxEventsPerSecond) : undefined;
+    this.paceSlice = Math.max(1, Math.ceil(settings.maxEventsPerSecond / 10));
     this.checkpoints = new CompactedTable(
       kafka,
       this.admin,
       settings.checkpointTopic,
-      decodeCheckpoint,
+      decodeCheckpointOrMarker,
       log,
       settings.groupId,
     );
@@ -104,11 +126,13 @@ export class StreamRuntime<I> {
       this.groupJoins++;
       this.generation++;
       const { memberId, memberAssignment } = event.payload;
-      const mine = new Set(memberAssignment[settings.inputTopic] ?? []);
+      const mine = new Set(
+        Object.entries(memberAssignment).flatMap(([topic, partitions]) => partitions.map((p) => `${topic}:${p}`)),
+      );
       // Partitions that went elsewhere: their sinks are closed; the new owner fences them anyway.
-      for (const [partition, worker] of this.workers) {
-        if (!mine.has(partition)) {
-          this.workers.delete(partition);
+      for (const [key, worker] of this.workers) {
+        if (!mine.has(key)) {
+          this.workers.delete(key);
           void worker.close();
         }
       }
@@ -144,11 +168,14 @@ export class StreamRuntime<I> {
     this.setState('STARTING');
     try {
       await this.admin.connect();
-      const [meta] = (await this.admin.fetchTopicMetadata({ topics: [this.settings.checkpointTopic] })).topics;
-      this.checkpointPartitions = meta?.partitions.length ?? 1;
+      const partitionsOf = async (topic: string): Promise<number> =>
+        (await this.admin.fetchTopicMetadata({ topics: [topic] })).topics[0]?.partitions.length ?? 1;
+      this.checkpointPartitions = await partitionsOf(this.settings.checkpointTopic);
+      if (this.settings.statusTopic) this.statusPartitions = await partitionsOf(this.settings.statusTopic);
       await this.checkpoints.start();
       await this.consumer.connect();
-      await this.consumer.subscribe({ topics: [this.settings.inputTopic], fromBeginning: this.settings.fromBeginning });
+      const topics = [this.settings.inputTopic, ...(this.settings.taskTopic ? [this.settings.taskTopic] : [])];
+      await this.consumer.subscribe({ topics, fromBeginning: this.settings.fromBeginning });
       await this.consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
@@ -227,22 +254,25 @@ export class StreamRuntime<I> {
     this.events.emit('state', state);
   }
 
-  private workerFor(partition: number): PartitionWorker<I> {
-    let worker = this.workers.get(partition);
+  private workerFor(topic: string, partition: number): PartitionWorker<I> {
+    let worker = this.workers.get(`${topic}:${partition}`);
     if (worker) return worker;
     const { settings } = this;
-    const key = checkpointKey(settings.groupId, settings.inputTopic, partition);
-    const cpPartition = checkpointPartition(partition, this.checkpointPartitions);
+    const key = checkpointKey(settings.groupId, topic, partition);
+    // Task partitions use the checkpoint partitions after the input's, so the two rarely share one.
+    const offset = topic === settings.inputTopic ? 0 : this.checkpointPartitions >> 1;
+    const cpPartition = checkpointPartition(partition + offset, this.checkpointPartitions);
     const sinkSettings = {
       groupId: settings.groupId,
-      inputTopic: settings.inputTopic,
+      inputTopic: topic,
       partition,
       outputTopic: settings.outputTopic,
       deadLetterTopic: settings.deadLetterTopic,
       checkpointTopic: settings.checkpointTopic,
       checkpointKey: key,
       checkpointPartition: cpPartition,
-      batchSize: settings.produceBatchSize,
+      // Under a rate limit each paced slice goes out as it is let through, not saved up into bursts.
+      batchSize: this.pacer ? Math.min(settings.produceBatchSize, this.paceSlice) : settings.produceBatchSize,
       maxInFlight: settings.produceMaxInFlight,
       transactionTimeoutMs: settings.transactionTimeoutMs,
     };
@@ -258,32 +288,37 @@ export class StreamRuntime<I> {
       checkpoints: this.checkpoints,
       checkpointKey: key,
       checkpointPartition: cpPartition,
-      committedOffset: () => this.committedOffset(partition),
+      checkpointTopic: settings.checkpointTopic,
+      committedOffset: () => this.committedOffset(topic, partition),
+      statusTopic: settings.statusTopic
+        ? { topic: settings.statusTopic, partitions: this.statusPartitions }
+        : undefined,
+      taskTopic: settings.taskTopic,
+      pace: this.pacer ? (n, signal) => (this.pacer as RatePacer).take(n, signal) : undefined,
       settings: {
         retry: settings.retry,
         txnMaxRecords: settings.txnMaxRecords,
         txnMaxMs: settings.txnMaxMs,
         maxWave: MAX_WAVE,
         maxDeadLetterBytes: settings.maxDeadLetterBytes,
+        // Under a rate limit, hand records over in tenth-of-a-second slices, so output is even.
+        paceSlice: this.pacer ? this.paceSlice : undefined,
       },
-      log: this.log.child({ partition }),
+      log: this.log.child({ topic, partition }),
       metrics: this.metrics,
       onProcessed: (event: ProcessedEvent) => {
         this.metrics?.triggersProcessed.inc({ outcome: event.outcome });
         this.events.emit('processed', event);
       },
     });
-    this.workers.set(partition, worker);
+    this.workers.set(`${topic}:${partition}`, worker);
     return worker;
   }
 
-  private async committedOffset(partition: number): Promise<string | undefined> {
+  private async committedOffset(topic: string, partition: number): Promise<string | undefined> {
     try {
-      const [topic] = await this.admin.fetchOffsets({
-        groupId: this.settings.groupId,
-        topics: [this.settings.inputTopic],
-      });
-      const found = topic?.partitions.find((p) => p.partition === partition);
+      const [offsets] = await this.admin.fetchOffsets({ groupId: this.settings.groupId, topics: [topic] });
+      const found = offsets?.partitions.find((p) => p.partition === partition);
       return found === undefined || Number(found.offset) < 0 ? undefined : found.offset;
     } catch (err) {
       throw translateKafkaError(err, 'reading the committed offset');
@@ -318,7 +353,7 @@ export class StreamRuntime<I> {
       headers: m.headers ?? {},
     }));
     try {
-      await this.workerFor(batch.partition).processBatch(messages, {
+      await this.workerFor(batch.topic, batch.partition).processBatch(messages, {
         generation: this.generation,
         signal: controller.signal,
         resolveOffset,
@@ -330,5 +365,22 @@ export class StreamRuntime<I> {
       clearInterval(beat);
       this.inFlight.delete(controller);
     }
+  }
+}
+
+/**
+ * The output rate limit of one process: each take reserves the next slot of a virtual clock, so
+ * all partitions together stay at the rate, and no burst is saved up while idle.
+ */
+export class RatePacer {
+  private clock = 0;
+
+  constructor(private readonly perSecond: number) {}
+
+  async take(n: number, signal?: AbortSignal): Promise<void> {
+    const now = Date.now();
+    const start = Math.max(this.clock, now);
+    this.clock = start + (n * 1000) / this.perSecond;
+    if (start > now) await sleep(start - now, signal);
   }
 }

@@ -38,14 +38,23 @@ export interface PartitionSink {
   open(): Promise<void>;
   add(records: readonly OutputRecord[]): Promise<void>;
   deadLetter(record: Message): Promise<void>;
-  /** Makes everything added so far durable, with the checkpoint (null deletes it) and the next input offset. */
-  commit(opts: { checkpoint?: Checkpoint | null; nextOffset?: string }): Promise<void>;
+  /**
+   * Makes everything added so far durable, with the checkpoint (null deletes it), the next input
+   * offset, and `also`: records for other topics (status, spawned tasks) that belong to this unit.
+   */
+  commit(opts: CommitOptions): Promise<void>;
   /** Gives up what was added since the last commit (under at-least-once, records already sent stay). */
   abort(): Promise<void>;
   /** Records added since the last commit, and when the first of them was added. */
   readonly uncommitted: number;
   readonly openSince: number | undefined;
   close(): Promise<void>;
+}
+
+export interface CommitOptions {
+  checkpoint?: Checkpoint | null;
+  nextOffset?: string;
+  also?: Array<{ topic: string; messages: Message[] }>;
 }
 
 export interface SinkFactory {
@@ -203,13 +212,13 @@ export class TransactionalSink implements PartitionSink {
     );
   }
 
-  async commit(opts: { checkpoint?: Checkpoint | null; nextOffset?: string }): Promise<void> {
+  async commit(opts: CommitOptions): Promise<void> {
     const { settings } = this;
     const txn = await this.transaction();
     try {
       await this.window.drain();
-      // The last records and the checkpoint travel in one produce request.
-      const topicMessages = [];
+      // The last records, the checkpoint, status and spawned tasks travel in one produce request.
+      const topicMessages = [...(opts.also ?? []).filter((t) => t.messages.length > 0)];
       if (this.pending.length > 0) topicMessages.push({ topic: settings.outputTopic, messages: this.pending });
       if (opts.checkpoint !== undefined) {
         topicMessages.push({
@@ -348,10 +357,18 @@ export class AtLeastOnceSink implements PartitionSink {
     }
   }
 
-  async commit(opts: { checkpoint?: Checkpoint | null; nextOffset?: string }): Promise<void> {
+  async commit(opts: CommitOptions): Promise<void> {
     const { settings } = this;
     if (this.pending.length > 0) await this.sendPending();
     await this.window.drain();
+    const also = (opts.also ?? []).filter((t) => t.messages.length > 0);
+    if (also.length > 0) {
+      try {
+        await this.connected.sendBatch({ acks: -1, topicMessages: also });
+      } catch (err) {
+        throw translateKafkaError(err, 'writing status and tasks');
+      }
+    }
     if (opts.checkpoint !== undefined) {
       try {
         await this.connected.send({

@@ -15,6 +15,8 @@ export interface OutputRecord {
   key: string | Buffer | null;
   value: Buffer | string;
   headers?: Record<string, string>;
+  /** Only for spawned inputs, which choose their task-topic partition. */
+  partition?: number;
 }
 
 /**
@@ -40,6 +42,23 @@ export interface OutputChunk {
   position: unknown;
   /** Source rows read for these records (some rows yield no record). */
   rowsRead: number;
+  /**
+   * Follow-up inputs for the runtime's task topic (with their partition), committed in the same
+   * transaction as this chunk: how one large input is split over the whole consumer group.
+   */
+  spawn?: OutputRecord[];
+  /** Share of the input done after this chunk, 0…1, when the processor can tell. */
+  progress?: number;
+  /** Facts for the input's status (task count, plan, the trigger it joined); kept across resumes. */
+  note?: Record<string, unknown>;
+}
+
+/** Which status record an input reports to: its trigger and its part of it. */
+export interface StatusIdentity {
+  triggerId: string;
+  part: 'trigger' | `task:${number}`;
+  /** Facts shown in the status from the start (course, batch, who asked). */
+  fields?: Record<string, unknown>;
 }
 
 /**
@@ -59,4 +78,6 @@ export interface StreamProcessor<I> {
   isSmall?(input: I): boolean;
   /** Log fields naming this input. */
   describe(input: I): Record<string, unknown>;
+  /** Where this input's progress is reported; without it the runtime writes no status. */
+  statusOf?(input: I): StatusIdentity;
 }

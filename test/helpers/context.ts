@@ -69,6 +69,8 @@ export async function createTestContext(env: Record<string, string> = {}): Promi
               settings.topics.output,
               settings.topics.deadLetter,
               settings.topics.checkpoints,
+              settings.topics.tasks,
+              settings.topics.status,
             ],
           }),
         () => admin.disconnect(),
@@ -91,6 +93,8 @@ export interface ConsumedRecord {
   headers: IHeaders;
   partition: number;
   offset: string;
+  /** The record's timestamp (when it was produced), ms. */
+  timestamp: number;
 }
 
 /**
@@ -118,6 +122,7 @@ export async function readTopic(
           headers: m.headers ?? {},
           partition: batch.partition,
           offset: m.offset,
+          timestamp: Number(m.timestamp),
         });
       }
       if (opts.until(records)) satisfied();

@@ -290,6 +290,8 @@ describe('processor: stopped mid-expansion, then resumed', () => {
         SYNC_SCAN_CONCURRENCY: '1',
         SYNC_TXN_MAX_RECORDS: '1000',
         SYNC_PROCESSING_GUARANTEE: guarantee,
+        // One input resuming; fan-out over the group has its own tests.
+        SYNC_FAN_OUT: 'false',
       });
       const users = Array.from({ length: 30_000 }, (_, i) => `stop-${i}`);
       await seed(

@@ -27,6 +27,7 @@ async function readAll(ctx: TestContext, topic: string, readUncommitted: boolean
         headers: message.headers ?? {},
         partition,
         offset: message.offset,
+        timestamp: Number(message.timestamp),
       });
     },
   });

@@ -23,8 +23,8 @@ function scriptedProducer() {
     transaction: async () => {
       let keys: string[] = [];
       return {
-        send: async ({ messages }: { messages: Array<{ key: string }> }) => {
-          keys = messages.map((m) => m.key);
+        sendBatch: async ({ topicMessages }: { topicMessages: Array<{ messages: Array<{ key: string }> }> }) => {
+          keys = topicMessages.flatMap((t) => t.messages.map((m) => m.key));
           await waitFor('send', keys);
         },
         commit: async () => {

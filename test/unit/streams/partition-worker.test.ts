@@ -1,10 +1,10 @@
 import type { Message } from 'kafkajs';
 import { SyncError, type ErrorCode } from '../../../src/errors';
 import { createLogger } from '../../../src/observability/logger';
-import type { Checkpoint } from '../../../src/streams/checkpoints';
+import type { Checkpoint, RestoreMarker } from '../../../src/streams/checkpoints';
 import type { CompactedTable } from '../../../src/streams/compacted-table';
 import { PartitionWorker, type ProcessedEvent } from '../../../src/streams/partition-worker';
-import type { PartitionSink } from '../../../src/streams/sink';
+import type { CommitOptions, PartitionSink } from '../../../src/streams/sink';
 import type {
   InputMessage,
   OutputChunk,
@@ -51,7 +51,13 @@ class MemorySink implements PartitionSink {
   async deadLetter(record: Message): Promise<void> {
     this.open_.deadLetters.push(record);
   }
-  async commit(opts: { checkpoint?: Checkpoint | null; nextOffset?: string }): Promise<void> {
+  restoreMarkers = 0;
+  async commit(opts: CommitOptions): Promise<void> {
+    const onlyAlso = opts.checkpoint === undefined && opts.nextOffset === undefined && this.uncommitted === 0;
+    if (onlyAlso && opts.also?.some((t) => t.topic === 'checkpoints')) {
+      this.restoreMarkers++;
+      return;
+    }
     if (this.failNextCommit) {
       const err = this.failNextCommit;
       this.failNextCommit = undefined;
@@ -124,21 +130,31 @@ function message(offset: number, value: unknown): InputMessage {
   };
 }
 
-function setup(opts: { checkpoint?: Checkpoint; committed?: string; retries?: number } = {}) {
+function setup(
+  opts: {
+    checkpoint?: Checkpoint;
+    committed?: string;
+    retries?: number;
+    pace?: (n: number, signal: AbortSignal) => Promise<void>;
+    paceSlice?: number;
+  } = {},
+) {
   const sink = new MemorySink();
   const resumes: unknown[] = [];
   const processed: ProcessedEvent[] = [];
   const resolved: string[] = [];
   const table = {
     caughtUp: async () => undefined,
+    waitFor: async () => undefined,
     get: () => opts.checkpoint,
-  } as unknown as CompactedTable<Checkpoint>;
+  } as unknown as CompactedTable<Checkpoint | RestoreMarker>;
   const worker = new PartitionWorker(0, {
     processor: processor(resumes),
     sink,
     checkpoints: table,
     checkpointKey: 'k',
     checkpointPartition: 0,
+    checkpointTopic: 'checkpoints',
     committedOffset: async () => opts.committed,
     settings: {
       retry: { retries: opts.retries ?? 2, initialDelayMs: 1, maxDelayMs: 2 },
@@ -146,7 +162,9 @@ function setup(opts: { checkpoint?: Checkpoint; committed?: string; retries?: nu
       txnMaxMs: 60000,
       maxWave: 64,
       maxDeadLetterBytes: 100000,
+      paceSlice: opts.paceSlice,
     },
+    pace: opts.pace,
     log: createLogger('silent'),
     onProcessed: (e) => processed.push(e),
   });
@@ -252,12 +270,14 @@ describe('partition worker', () => {
     await run([message(0, { users: 45 })]);
     expect(resolved).toEqual([]);
     expect(sink.opened).toBe(1);
+    expect(sink.restoreMarkers).toBe(1);
     await worker.processBatch([message(0, { users: 5 })], {
       generation: 1,
       signal: new AbortController().signal,
       resolveOffset: () => undefined,
     });
     expect(sink.opened).toBe(2);
+    expect(sink.restoreMarkers).toBe(2);
   });
 
   test('stopping mid-input commits what was reached and leaves the input unresolved for the next owner', async () => {
@@ -300,4 +320,21 @@ describe('partition worker', () => {
     ]);
     expect(resolved).toEqual(['5']);
   });
+});
+
+test('stopped while the pacer holds a chunk half handed over: nothing of that transaction is committed, so nothing is produced twice', async () => {
+  const controller = new AbortController();
+  let slices = 0;
+  const pace = async (_n: number, signal: AbortSignal) => {
+    slices++;
+    // Chunks of 10 in slices of 5: stop at the 4th slice, half way through the 2nd chunk (the
+    // first chunk is handed over but not yet committed).
+    if (slices === 4) controller.abort();
+    if (signal.aborted) throw new SyncError('SYNC_ABORTED', 'stopping', { retriable: false });
+  };
+  const { sink, resolved, run } = setup({ pace, paceSlice: 5 });
+  await run([message(0, { users: 95 })], controller.signal);
+  expect(resolved).toEqual([]);
+  expect(sink.committedRecords()).toEqual([]);
+  expect(sink.aborted).toBeGreaterThan(0);
 });

@@ -134,6 +134,8 @@ public final class PeerJob {
             workers.submit(
                 () -> {
                   SyncEvents events = new SyncEvents(triggerId, course, batch, requestedAt);
+                  long read = 0;
+                  long chosen = 0;
                   AsyncResultSet page =
                       join(session.executeAsync(scan.bind(range[0], range[1], course, batch, course, batch)));
                   for (; ; ) {
@@ -141,10 +143,11 @@ public final class PeerJob {
                     CompletableFuture<AsyncResultSet> next =
                         page.hasMorePages() ? page.fetchNextPage().toCompletableFuture() : null;
                     for (Row row : page.currentPage()) {
-                      rows.incrementAndGet();
-                      if (!row.isNull("active") && !row.getBoolean("active")) continue;
-                      selected.incrementAndGet();
-                      String userId = row.getString("userid");
+                      read++;
+                      // columns by position: userid, active, status
+                      if (!row.isNull(1) && !row.getBoolean(1)) continue;
+                      chosen++;
+                      String userId = row.getString(0);
                       producer.send(
                           new ProducerRecord<>(
                               topic,
@@ -159,7 +162,11 @@ public final class PeerJob {
                             }
                           });
                     }
-                    if (next == null) return null;
+                    if (next == null) {
+                      rows.addAndGet(read);
+                      selected.addAndGet(chosen);
+                      return null;
+                    }
                     page = next.join();
                   }
                 }));
