@@ -120,9 +120,24 @@ describe('API with JWT authentication on (real Kafka and Cassandra)', () => {
     expect((await call(await token('ops', { roles: ['reader'] }), ['alice', 'bob'])).status).toBe(403);
   });
 
+  test('the status endpoint needs the admin role', async () => {
+    const res = await call(await token('alice'), 'alice');
+    expect(res.status).toBe(200);
+    const statusUrl = `${service.url}/v1/content/state/sync/${res.body.result.triggerId}`;
+    const asUser = await fetch(statusUrl, { headers: { Authorization: `Bearer ${await token('alice')}` } });
+    expect(asUser.status).toBe(403);
+    expect(((await asUser.json()) as any).responseCode).toBe('FORBIDDEN');
+    expect((await fetch(statusUrl)).status).toBe(401);
+    const asAdmin = await fetch(statusUrl, {
+      headers: { Authorization: `Bearer ${await token('ops', { roles: ['admin'] })}` },
+    });
+    expect(asAdmin.status).toBe(200);
+    expect(((await asAdmin.json()) as any).result.status).toMatchObject({ triggerId: res.body.result.triggerId });
+  });
+
   test('no trigger was published for any refused request', async () => {
-    const all = await triggers((t) => t.length >= 2);
-    expect(all.map((t) => t.requestedBy).sort()).toEqual(['alice', 'ops']);
+    const all = await triggers((t) => t.length >= 3);
+    expect(all.map((t) => t.requestedBy).sort()).toEqual(['alice', 'alice', 'ops']);
   });
 });
 
