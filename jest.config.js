@@ -1,13 +1,15 @@
 /**
- * Unit tests of pure logic (no servers), integration tests against real servers, and the fault
- * tests (test/faults), which drive the built CLI in child processes and inject faults.
+ * Unit tests of pure logic (no servers), integration tests against real servers, the fault
+ * tests (test/faults), which drive the built CLI in child processes and inject faults, and the
+ * secure tests (test/secure) against a second, secured Kafka and Cassandra (infra/secure.sh),
+ * started by that project's global setup and stopped by its teardown.
  */
 // Type-checking is tsc's job (make lint); jest only transpiles (isolatedModules in tsconfig.json).
 const tsJest = ['ts-jest', {}];
 
 /**
- * The fault projects kill processes and (faults-servers) stop the shared Kafka and Cassandra, so
- * they run only when named: `npx jest --selectProjects faults` (make test and make test-faults do,
+ * The fault projects kill processes and (faults-servers) stop the shared Kafka and Cassandra, and
+ * the secure project starts and stops servers of its own, so they run only when named: `npx jest --selectProjects faults` (make test and make test-faults do,
  * one project at a time, --runInBand). A bare `npx jest` runs unit and integration only.
  */
 function selectedProjects() {
@@ -39,6 +41,15 @@ const faultProjects = [
     transform: { '^.+\\.ts$': tsJest },
     testMatch: ['<rootDir>/test/faults/servers/*.test.ts'],
     globalSetup: '<rootDir>/test/faults/global-setup.ts',
+  },
+  {
+    // Starts its own secured servers and stops them at its end: run in its own jest run.
+    displayName: 'secure',
+    testEnvironment: 'node',
+    transform: { '^.+\\.ts$': tsJest },
+    testMatch: ['<rootDir>/test/secure/**/*.test.ts'],
+    globalSetup: '<rootDir>/test/helpers/secure-setup.ts',
+    globalTeardown: '<rootDir>/test/helpers/secure-teardown.ts',
   },
 ].filter((p) => selected.includes(p.displayName));
 

@@ -15,7 +15,8 @@ set -Eeuo pipefail
 
 INFRA_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT_DIR="$(dirname "$INFRA_DIR")"
-RUN_DIR="$ROOT_DIR/.run"
+# SERVICES_RUN_DIR: a second, separate set of servers (infra/secure.sh) keeps its own state.
+RUN_DIR="${SERVICES_RUN_DIR:-$ROOT_DIR/.run}"
 LOG_DIR="$RUN_DIR/logs"
 TARGET_DIR="$INFRA_DIR/target"
 
@@ -734,4 +735,7 @@ main() {
   esac
 }
 
-main "$@"
+# Sourced by infra/secure.sh for its functions; run as a script otherwise.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  main "$@"
+fi

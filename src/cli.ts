@@ -120,7 +120,7 @@ async function commandMigrate(settings: Settings): Promise<void> {
       const result = await migrate(settings, {
         cassandra,
         admin,
-        registry: createRegistry(settings.registry.url),
+        registry: createRegistry(settings.registry),
         log,
         replication: process.env.CASSANDRA_REPLICATION ?? DEFAULT_REPLICATION,
       });

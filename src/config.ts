@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { SyncError } from './errors';
 
 /**
@@ -7,6 +8,31 @@ import { SyncError } from './errors';
  */
 export type EventFormat = 'json' | 'avro';
 export type ReadPlan = 'auto' | 'index' | 'scan';
+export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
+export type ApiAuthMode = 'off' | 'jwt';
+
+/** TLS for a client connection: the CA to trust (system CAs when unset), and a client certificate. */
+export interface TlsSettings {
+  caFile: string | undefined;
+  certFile: string | undefined;
+  keyFile: string | undefined;
+  keyPassphrase: string | undefined;
+}
+
+/** Bearer JWTs checked against exactly one key: an HS256 secret, an RS256 public key, or a JWKS file. */
+export interface JwtSettings {
+  secret: string | undefined;
+  publicKeyFile: string | undefined;
+  jwksFile: string | undefined;
+  issuer: string;
+  audience: string;
+  /** Claim naming the user (whose enrolments the token may sync). */
+  userClaim: string;
+  /** Claim listing roles: an array or a space-separated string; a dotted path reaches nested claims. */
+  rolesClaim: string;
+  adminRole: string;
+  clockToleranceSeconds: number;
+}
 /** Like Kafka Streams' processing.guarantee. */
 export type ProcessingGuarantee = 'exactly_once' | 'at_least_once';
 
@@ -18,8 +44,15 @@ export interface Settings {
     clientId: string;
     connectionTimeoutMs: number;
     requestTimeoutMs: number;
+    tls: TlsSettings | undefined;
+    sasl: { mechanism: SaslMechanism; username: string; password: string } | undefined;
   };
-  registry: { url: string };
+  registry: {
+    url: string;
+    username: string | undefined;
+    password: string | undefined;
+    tls: TlsSettings | undefined;
+  };
   cassandra: {
     contactPoints: string[];
     localDataCenter: string;
@@ -27,6 +60,7 @@ export interface Settings {
     username: string | undefined;
     password: string | undefined;
     requestTimeoutMs: number;
+    tls: TlsSettings | undefined;
   };
   topics: {
     trigger: string;
@@ -88,6 +122,17 @@ export interface Settings {
     maxUsersPerRequest: number;
     bodyLimitBytes: number;
     dependencyTimeoutMs: number;
+    /** Requests being handled at once; more are answered 503 with Retry-After. */
+    maxInFlight: number;
+    /** Triggers waiting for Kafka; more are answered 503 with Retry-After. */
+    publishQueueMax: number;
+    retryAfterSeconds: number;
+    /** On stop: readiness answers 503 this long before the server stops accepting connections. */
+    drainDelayMs: number;
+    /** On stop: requests in flight get this long to finish before their connections are cut. */
+    shutdownTimeoutMs: number;
+    auth: ApiAuthMode;
+    jwt: JwtSettings | undefined;
   };
 }
 
@@ -153,6 +198,31 @@ class Reader {
     return raw as T;
   }
 
+  /** A file the process must be able to read at start-up (a CA, a certificate, a key). */
+  file(name: string): string | undefined {
+    const path = this.optional(name)?.trim();
+    if (path !== undefined && !existsSync(path))
+      this.problems.push(`${name} names a file that does not exist: '${path}'`);
+    return path;
+  }
+
+  /** TLS settings under one prefix: <P>_TLS (true/false), <P>_TLS_CA_FILE, _CERT_FILE, _KEY_FILE, _KEY_PASSPHRASE. */
+  tls(prefix: string, enabledByDefault = false): TlsSettings | undefined {
+    const tls: TlsSettings = {
+      caFile: this.file(`${prefix}_TLS_CA_FILE`),
+      certFile: this.file(`${prefix}_TLS_CERT_FILE`),
+      keyFile: this.file(`${prefix}_TLS_KEY_FILE`),
+      keyPassphrase: this.optional(`${prefix}_TLS_KEY_PASSPHRASE`),
+    };
+    if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) {
+      this.problems.push(`${prefix}_TLS_CERT_FILE and ${prefix}_TLS_KEY_FILE go together: set both or neither`);
+    }
+    const anyFile = tls.caFile !== undefined || tls.certFile !== undefined || tls.keyFile !== undefined;
+    const enabled = this.bool(`${prefix}_TLS`, enabledByDefault || anyFile);
+    if (!enabled && anyFile) this.problems.push(`${prefix}_TLS is false but ${prefix}_TLS_* files are set`);
+    return enabled ? tls : undefined;
+  }
+
   name(name: string, fallback: string, pattern: RegExp, what: string): string {
     const raw = this.string(name, fallback);
     if (!pattern.test(raw)) this.problems.push(`${name} must be ${what}, got '${raw}'`);
@@ -174,8 +244,10 @@ export function loadConfig(env: Env): Readonly<Settings> {
       clientId: r.string('KAFKA_CLIENT_ID', 'enrolment-sync'),
       connectionTimeoutMs: r.int('KAFKA_CONNECTION_TIMEOUT_MS', 3000, 100, 120000),
       requestTimeoutMs: r.int('KAFKA_REQUEST_TIMEOUT_MS', 30000, 1000, 300000),
+      tls: r.tls('KAFKA'),
+      sasl: kafkaSasl(r),
     },
-    registry: { url: r.string('SCHEMA_REGISTRY_URL', 'http://127.0.0.1:8081/apis/ccompat/v7') },
+    registry: registrySettings(r),
     cassandra: {
       contactPoints: r.list('CASSANDRA_CONTACT_POINTS', '127.0.0.1:9042'),
       localDataCenter: r.string('CASSANDRA_LOCAL_DC', 'datacenter1'),
@@ -183,6 +255,7 @@ export function loadConfig(env: Env): Readonly<Settings> {
       username: r.optional('CASSANDRA_USERNAME'),
       password: r.optional('CASSANDRA_PASSWORD'),
       requestTimeoutMs: r.int('CASSANDRA_REQUEST_TIMEOUT_MS', 12000, 100, 300000),
+      tls: r.tls('CASSANDRA'),
     },
     topics: {
       trigger: r.name('TRIGGER_TOPIC', `${prefix}.enrolment.sync.trigger`, TOPIC_NAME, 'a Kafka topic name'),
@@ -240,14 +313,11 @@ export function loadConfig(env: Env): Readonly<Settings> {
         maxDelayMs: r.int('SYNC_RETRY_MAX_MS', 10000, 1, 3600000),
       },
     },
-    api: {
-      host: r.string('API_HOST', '127.0.0.1'),
-      port: r.int('API_PORT', 9000, 0, 65535),
-      maxUsersPerRequest: r.int('API_MAX_USERS', 1000, 1, 100000),
-      bodyLimitBytes: r.int('API_BODY_LIMIT_BYTES', 262144, 1024, 64 * 1024 * 1024),
-      dependencyTimeoutMs: r.int('API_DEPENDENCY_TIMEOUT_MS', 5000, 100, 120000),
-    },
+    api: apiSettings(r, env),
   };
+  if (settings.cassandra.username !== undefined && settings.cassandra.password === undefined) {
+    r.problems.push('CASSANDRA_PASSWORD must be set when CASSANDRA_USERNAME is');
+  }
   if (settings.processor.heartbeatIntervalMs >= settings.processor.sessionTimeoutMs) {
     r.problems.push('SYNC_HEARTBEAT_INTERVAL_MS must be less than SYNC_SESSION_TIMEOUT_MS');
   }
@@ -260,6 +330,107 @@ export function loadConfig(env: Env): Readonly<Settings> {
     });
   }
   return deepFreeze(settings);
+}
+
+const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
+
+function kafkaSasl(r: Reader): Settings['kafka']['sasl'] {
+  const raw = r.optional('KAFKA_SASL_MECHANISM')?.trim().toLowerCase();
+  const username = r.optional('KAFKA_SASL_USERNAME');
+  const password = r.optional('KAFKA_SASL_PASSWORD');
+  if (raw === undefined) {
+    if (username !== undefined || password !== undefined) {
+      r.problems.push(`KAFKA_SASL_MECHANISM must be set (${SASL_MECHANISMS.join(', ')}) with KAFKA_SASL_USERNAME`);
+    }
+    return undefined;
+  }
+  if (!(SASL_MECHANISMS as readonly string[]).includes(raw)) {
+    r.problems.push(`KAFKA_SASL_MECHANISM must be one of ${SASL_MECHANISMS.join(', ')}, got '${raw}'`);
+    return undefined;
+  }
+  if (username === undefined || password === undefined) {
+    r.problems.push(`KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD must be set for KAFKA_SASL_MECHANISM=${raw}`);
+    return undefined;
+  }
+  return { mechanism: raw as SaslMechanism, username, password };
+}
+
+function registrySettings(r: Reader): Settings['registry'] {
+  const url = r.string('SCHEMA_REGISTRY_URL', 'http://127.0.0.1:8081/apis/ccompat/v7');
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    r.problems.push(`SCHEMA_REGISTRY_URL must be an http(s) URL, got '${url}'`);
+  }
+  if (parsed && parsed.username !== '') {
+    r.problems.push('SCHEMA_REGISTRY_URL must not carry credentials; use SCHEMA_REGISTRY_USERNAME and _PASSWORD');
+  }
+  const username = r.optional('SCHEMA_REGISTRY_USERNAME');
+  const password = r.optional('SCHEMA_REGISTRY_PASSWORD');
+  if ((username === undefined) !== (password === undefined)) {
+    r.problems.push('SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD go together: set both or neither');
+  }
+  const tls = r.tls('SCHEMA_REGISTRY', parsed?.protocol === 'https:');
+  if (tls !== undefined && parsed?.protocol === 'http:') {
+    r.problems.push('SCHEMA_REGISTRY_TLS_* is set but SCHEMA_REGISTRY_URL is http://; use https://');
+  }
+  return { url, username, password, tls };
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/**
+ * The API. Authentication is off on the single-machine default (the API binds to 127.0.0.1)
+ * and must be on anywhere else: an API reachable from other machines without a JWT key
+ * configured is a configuration error, unless API_AUTH=off says so explicitly.
+ */
+function apiSettings(r: Reader, env: Env): Settings['api'] {
+  const host = r.string('API_HOST', '127.0.0.1');
+  const loopback = LOOPBACK_HOSTS.has(host);
+  const jwt: JwtSettings = {
+    secret: r.optional('API_JWT_SECRET'),
+    publicKeyFile: r.file('API_JWT_PUBLIC_KEY_FILE'),
+    jwksFile: r.file('API_JWT_JWKS_FILE'),
+    issuer: r.string('API_JWT_ISSUER', ''),
+    audience: r.string('API_JWT_AUDIENCE', ''),
+    userClaim: r.string('API_JWT_USER_CLAIM', 'sub'),
+    rolesClaim: r.string('API_JWT_ROLES_CLAIM', 'roles'),
+    adminRole: r.string('API_JWT_ADMIN_ROLE', 'admin'),
+    clockToleranceSeconds: r.int('API_JWT_CLOCK_TOLERANCE_S', 30, 0, 600),
+  };
+  const keys = [jwt.secret, jwt.publicKeyFile, jwt.jwksFile].filter((k) => k !== undefined).length;
+  const explicit = env.API_AUTH !== undefined && env.API_AUTH.trim() !== '';
+  const auth = r.oneOf<ApiAuthMode>('API_AUTH', keys > 0 ? 'jwt' : 'off', ['off', 'jwt']);
+  if (auth === 'jwt') {
+    if (keys !== 1) {
+      r.problems.push('API_AUTH=jwt needs exactly one of API_JWT_SECRET, API_JWT_PUBLIC_KEY_FILE, API_JWT_JWKS_FILE');
+    }
+    if (jwt.secret !== undefined && Buffer.byteLength(jwt.secret) < 32) {
+      r.problems.push('API_JWT_SECRET must be at least 32 bytes (HS256)');
+    }
+    if (jwt.issuer === '') r.problems.push('API_JWT_ISSUER must be set when API_AUTH=jwt');
+    if (jwt.audience === '') r.problems.push('API_JWT_AUDIENCE must be set when API_AUTH=jwt');
+  } else if (!loopback && !explicit) {
+    r.problems.push(
+      `API_HOST ${host} is reachable from other machines: configure API_JWT_* (authentication), or set API_AUTH=off to run without`,
+    );
+  }
+  return {
+    host,
+    port: r.int('API_PORT', 9000, 0, 65535),
+    maxUsersPerRequest: r.int('API_MAX_USERS', 1000, 1, 100000),
+    bodyLimitBytes: r.int('API_BODY_LIMIT_BYTES', 262144, 1024, 64 * 1024 * 1024),
+    dependencyTimeoutMs: r.int('API_DEPENDENCY_TIMEOUT_MS', 5000, 100, 120000),
+    maxInFlight: r.int('API_MAX_IN_FLIGHT', 256, 1, 100000),
+    publishQueueMax: r.int('API_PUBLISH_QUEUE_MAX', 2000, 1, 1000000),
+    retryAfterSeconds: r.int('API_RETRY_AFTER_S', 1, 1, 3600),
+    // Behind a load balancer it needs a moment to see readiness turn 503; on one machine it does not.
+    drainDelayMs: r.int('API_DRAIN_DELAY_MS', loopback ? 0 : 5000, 0, 300000),
+    shutdownTimeoutMs: r.int('API_SHUTDOWN_TIMEOUT_MS', 10000, 0, 300000),
+    auth,
+    jwt: auth === 'jwt' ? jwt : undefined,
+  };
 }
 
 function deepFreeze<T>(value: T): Readonly<T> {

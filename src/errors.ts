@@ -17,6 +17,10 @@ export const errorCodes = [
   'SYNC_KAFKA_REQUEST_FAILED',
   'SYNC_UNAUTHORIZED',
   'SYNC_FENCED',
+  /** A TLS handshake failed: an untrusted or mismatched certificate, TLS spoken to a plaintext port. */
+  'SYNC_TLS',
+  /** Too much work in flight (API requests, queued trigger publishes); retriable after a pause. */
+  'SYNC_OVERLOADED',
 ] as const;
 export type ErrorCode = (typeof errorCodes)[number];
 
@@ -47,6 +51,8 @@ const kindOfCode: Readonly<Record<ErrorCode, ErrorKind>> = {
   SYNC_TIMEOUT: 'transient',
   SYNC_FENCED: 'fenced',
   SYNC_ABORTED: 'aborted',
+  SYNC_TLS: 'fatal',
+  SYNC_OVERLOADED: 'transient',
 };
 
 export interface SyncErrorOptions {

@@ -1,10 +1,12 @@
 import type { Server } from 'node:http';
+import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Client } from 'cassandra-driver';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { createEnrolmentSyncProcessor, type FanOutSettings, type SyncInput } from '../processors/enrolment-sync';
 import { createSyncEventEncoder } from '../processors/enrolment-sync/sync-event';
-import { createApp } from './api/app';
+import { createApp, hardenServer } from './api/app';
+import { createJwtAuthenticator } from './api/auth';
 import { createHealthServer } from './api/health';
 import { EventEmitter } from 'node:events';
 import { createCassandra, translateCassandraError } from './cassandra/client';
@@ -21,22 +23,28 @@ import { messageOf, SyncError } from './errors';
 import { StreamRuntime } from './streams/runtime';
 import { StatusStore } from './streams/status-store';
 import type { TriggerStatus } from './streams/status';
+import { sleep } from './util/async';
 
 export interface ServiceOptions {
   api: boolean;
   processor: boolean;
 }
 
+/** Transactional publishes in flight at once from the API (one producer each). */
+const API_PRODUCERS = 2;
+let apiInstances = 0;
+
 /**
  * The running product: the API, the processor, or both, sharing one Cassandra session.
  * stop() may be called any number of times and shares one promise; readiness turns 503 first,
- * then the processor leaves its group, then producers, Cassandra, and HTTP last.
+ * then (after the drain delay) HTTP stops accepting and finishes the requests in flight, then the
+ * processor leaves its group, then producers and Cassandra: HTTP closes before the clients it uses.
  */
 export class EnrolmentSyncService {
   readonly metrics: Metrics;
   private kafka: Kafka;
   private cassandra: Client;
-  private apiProducer: Producer | undefined;
+  private apiProducers: Producer[] = [];
   private runtime: StreamRuntime<SyncInput> | undefined;
   private server: Server | undefined;
   private healthServer: Server | undefined;
@@ -74,7 +82,7 @@ export class EnrolmentSyncService {
       throw translateCassandraError(err, `connecting to Cassandra at ${settings.cassandra.contactPoints.join(',')}`);
     }
     const reader = new EnrolmentReader(this.cassandra, settings.cassandra.keyspace, settings.processor, log);
-    const registry = createRegistry(settings.registry.url);
+    const registry = createRegistry(settings.registry);
 
     await this.requireTopics(options);
     // Trigger status, read back as a table: the processor asks it before expanding a batch
@@ -151,19 +159,33 @@ export class EnrolmentSyncService {
     }
 
     if (options.api) {
-      this.apiProducer = this.kafka.producer({
-        idempotent: true,
-        allowAutoTopicCreation: false,
-        createPartitioner: javaCompatiblePartitioner,
-      });
+      // Transactional, so a trigger whose request gave up is aborted, never published later. One
+      // id per producer of this process: two API instances must never fence each other.
+      const instance = `${settings.kafka.clientId}.api.${hostname()}.${process.pid}.${++apiInstances}`;
+      this.apiProducers = Array.from({ length: API_PRODUCERS }, (_, i) =>
+        this.kafka.producer({
+          idempotent: true,
+          transactionalId: `${instance}.${i}`,
+          maxInFlightRequests: 1,
+          allowAutoTopicCreation: false,
+          createPartitioner: javaCompatiblePartitioner,
+          // The next transaction may find the last one's markers still being written
+          // (CONCURRENT_TRANSACTIONS); retry that quickly rather than after kafkajs' 300 ms.
+          retry: { initialRetryTime: 20, maxRetryTime: 1000, retries: 8 },
+        }),
+      );
       try {
-        await this.apiProducer.connect();
+        await Promise.all(this.apiProducers.map((p) => p.connect()));
       } catch (err) {
         throw translateKafkaError(err, `connecting to Kafka at ${settings.kafka.brokers.join(',')}`);
       }
+      const authenticate = settings.api.jwt ? await createJwtAuthenticator(settings.api.jwt) : undefined;
+      if (!authenticate) log.warn({ host: settings.api.host }, 'API authentication is off');
       const app = createApp({
         findEnrolments: (c, b, u) => reader.findByKeys(c, b, u),
-        publishTrigger: createTriggerPublisher(this.apiProducer, settings.topics.trigger, {
+        publishTrigger: createTriggerPublisher(this.apiProducers, settings.topics.trigger, {
+          transactional: true,
+          maxQueued: settings.api.publishQueueMax,
           status: { topic: settings.topics.status, partitions: status.partitionCount },
         }),
         getStatus: (triggerId) => status.get(triggerId),
@@ -174,6 +196,9 @@ export class EnrolmentSyncService {
         maxUsersPerRequest: settings.api.maxUsersPerRequest,
         bodyLimitBytes: settings.api.bodyLimitBytes,
         dependencyTimeoutMs: settings.api.dependencyTimeoutMs,
+        maxInFlight: settings.api.maxInFlight,
+        retryAfterSeconds: settings.api.retryAfterSeconds,
+        authenticate,
         log: log.child({ component: 'api' }),
         metrics: this.metrics,
         isReady: () => this.isReady(),
@@ -191,6 +216,7 @@ export class EnrolmentSyncService {
             );
           else resolve();
         });
+        hardenServer(server);
         this.server = server;
       });
       log.info({ url: this.url }, 'API listening');
@@ -282,25 +308,20 @@ export class EnrolmentSyncService {
 
   private async doStop(): Promise<void> {
     this.ready = false;
+    const { drainDelayMs, shutdownTimeoutMs } = this.settings.api;
     const steps: Array<[string, () => Promise<unknown>]> = [
+      // Load balancers see readiness 503 and stop sending before the server stops accepting.
+      ['drain', async () => this.server && drainDelayMs > 0 && sleep(drainDelayMs)],
+      ['http', async () => this.server && closeServer(this.server, shutdownTimeoutMs)],
       ['processor', async () => this.runtime?.stop()],
       [
         'health',
         async () => this.healthServer && new Promise<void>((resolve) => this.healthServer?.close(() => resolve())),
       ],
-      ['api producer', async () => this.apiProducer?.disconnect()],
+      ['api producers', async () => Promise.all(this.apiProducers.map((p) => p.disconnect()))],
       ['status', async () => this.status?.stop()],
       ['status admin', async () => this.statusAdmin?.disconnect()],
       ['cassandra', async () => this.cassandra.shutdown()],
-      [
-        'http',
-        async () =>
-          this.server &&
-          new Promise<void>((resolve) => {
-            this.server?.close(() => resolve());
-            this.server?.closeIdleConnections();
-          }),
-      ],
     ];
     for (const [name, step] of steps) {
       try {
@@ -310,4 +331,16 @@ export class EnrolmentSyncService {
       }
     }
   }
+}
+
+/** Stops accepting, lets requests in flight finish for up to `timeoutMs`, then cuts what is left. */
+function closeServer(server: Server, timeoutMs: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => server.closeAllConnections(), timeoutMs);
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
 }

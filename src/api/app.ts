@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { SyncTrigger } from '../../processors/enrolment-sync/trigger';
 import { shouldSync, type EnrolmentPolicy } from '../../processors/enrolment-sync/expand';
@@ -8,6 +9,7 @@ import type { PublishTrigger } from '../kafka/trigger-publisher';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import { withDeadline } from '../util/async';
+import { isAuthFailure, type Authenticator, type Principal } from './auth';
 import { errorEnvelope, notEnrolledMessage, successEnvelope, type Envelope } from './envelope';
 import { validateSyncRequest } from './validate';
 import type { TriggerStatus } from '../streams/status';
@@ -17,6 +19,35 @@ export const SYNC_PATHS = ['/v1/content/state/update', '/v1/user/content/state']
 export const STATUS_PATH = '/v1/content/state/sync';
 export const STATUS_API_ID = 'api.content.state.sync.read';
 
+/**
+ * The metrics label for a request: one of a fixed set, never the raw path (a scan of random
+ * URLs must not grow Prometheus without bound).
+ */
+export function routeLabel(path: string): string {
+  if ((SYNC_PATHS as readonly string[]).includes(path)) return 'sync';
+  if (path.startsWith(`${STATUS_PATH}/`)) return 'status';
+  if (path === '/health' || path === '/ready' || path === '/metrics') return path.slice(1);
+  return 'unmatched';
+}
+
+/** Body-parser error types and what the client is told; any other 4xx it raises is BAD_REQUEST. */
+const BODY_ERRORS: Record<string, string> = {
+  'entity.parse.failed': 'INVALID_JSON',
+  'entity.too.large': 'PAYLOAD_TOO_LARGE',
+  'encoding.unsupported': 'UNSUPPORTED_MEDIA_TYPE',
+  'charset.unsupported': 'UNSUPPORTED_MEDIA_TYPE',
+};
+
+/** Headers every answer carries: an API of JSON, never framed, cached or sniffed. */
+const SECURITY_HEADERS: Record<string, string> = {
+  'X-Content-Type-Options': 'nosniff',
+  'X-Frame-Options': 'DENY',
+  'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'",
+  'Referrer-Policy': 'no-referrer',
+  'Cache-Control': 'no-store',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+};
+
 export interface ApiDeps {
   findEnrolments(courseId: string, batchId: string, userIds: readonly string[]): Promise<EnrolmentRow[]>;
   publishTrigger: PublishTrigger;
@@ -24,6 +55,12 @@ export interface ApiDeps {
   maxUsersPerRequest: number;
   bodyLimitBytes: number;
   dependencyTimeoutMs: number;
+  /** Requests handled at once (health, readiness and metrics do not count); more get 503. */
+  maxInFlight?: number;
+  /** Seconds a client is told to wait (Retry-After) with a 503. */
+  retryAfterSeconds?: number;
+  /** Bearer-token check; undefined means authentication is off (the single-machine default). */
+  authenticate?: Authenticator;
   log: Logger;
   metrics: Metrics;
   /** A trigger's status; without it the status endpoint answers 404. */
@@ -35,32 +72,49 @@ export interface ApiDeps {
 
 interface Locals {
   msgid: string;
+  principal?: Principal;
 }
 
 export function createApp(deps: ApiDeps): express.Express {
   const now = deps.now ?? (() => new Date());
+  const maxInFlight = deps.maxInFlight ?? Number.POSITIVE_INFINITY;
+  const retryAfter = String(deps.retryAfterSeconds ?? 1);
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  // Query strings are not used; do not spend work parsing hostile ones.
+  app.set('query parser', false);
 
   const send = (res: Response, status: number, body: Envelope): void => {
     res.status(status).json(body);
   };
   const msgidOf = (res: Response): string => (res.locals as Locals).msgid;
 
+  const serviceUnavailable = (res: Response, message: string): void => {
+    res.set('Retry-After', retryAfter);
+    send(res, 503, errorEnvelope(msgidOf(res), now(), 'SERVICE_UNAVAILABLE', message, 'SERVICE_UNAVAILABLE'));
+  };
+
+  let inFlight = 0;
   app.use((req, res, next) => {
     const header = req.get('x-msgid');
-    (res.locals as Locals).msgid = header && header.trim() !== '' ? header.trim().slice(0, 256) : randomUUID();
+    // Echoed back in JSON only; printable ASCII keeps it a plain string.
+    const clean = header?.replace(/[^\x20-\x7e]/g, '').trim();
+    (res.locals as Locals).msgid = clean ? clean.slice(0, 256) : randomUUID();
+    res.set(SECURITY_HEADERS);
     const started = process.hrtime.bigint();
+    const route = routeLabel(req.path);
     res.on('finish', () => {
-      const route = SYNC_PATHS.includes(req.path as (typeof SYNC_PATHS)[number])
-        ? 'sync'
-        : req.path.startsWith(`${STATUS_PATH}/`)
-          ? 'status'
-          : req.path;
       deps.metrics.apiRequests.inc({ route, status: String(res.statusCode) });
       deps.metrics.apiRequestSeconds.observe({ route }, Number(process.hrtime.bigint() - started) / 1e9);
     });
+    if (route === 'health' || route === 'ready' || route === 'metrics') return next();
+    if (inFlight >= maxInFlight) {
+      serviceUnavailable(res, `Service busy: ${inFlight} requests in flight; retry after ${retryAfter} s`);
+      return;
+    }
+    inFlight++;
+    res.once('close', () => inFlight--);
     next();
   });
 
@@ -94,6 +148,23 @@ export function createApp(deps: ApiDeps): express.Express {
     next();
   };
 
+  // Before the body is read: an unauthenticated client costs no parsing and no queries.
+  const authenticate = async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    if (!deps.authenticate) return next();
+    const result = await deps.authenticate(req.get('authorization'));
+    if (isAuthFailure(result)) {
+      res.set('WWW-Authenticate', `Bearer error="invalid_token", error_description="${result.reason}"`);
+      send(
+        res,
+        401,
+        errorEnvelope(msgidOf(res), now(), 'UNAUTHORIZED', `Unauthorized: ${result.reason}.`, 'UNAUTHORIZED'),
+      );
+      return;
+    }
+    (res.locals as Locals).principal = result;
+    next();
+  };
+
   const handleSync = async (req: Request, res: Response): Promise<void> => {
     const msgid = msgidOf(res);
     const checked = validateSyncRequest(req.body, deps.maxUsersPerRequest);
@@ -103,10 +174,35 @@ export function createApp(deps: ApiDeps): express.Express {
       return;
     }
     const { courseId, batchId, userIds } = checked.value;
+    const principal = (res.locals as Locals).principal;
+    // A user syncs only their own enrolments; decided before any lookup, so the answer says
+    // nothing about anyone else's.
+    if (principal && !principal.admin && userIds.some((u) => u !== principal.userId)) {
+      send(
+        res,
+        403,
+        errorEnvelope(
+          msgid,
+          now(),
+          'FORBIDDEN',
+          'Forbidden: a token may sync only its own user id unless it carries the admin role.',
+          'FORBIDDEN',
+        ),
+      );
+      return;
+    }
     const unavailable = (what: string) => () =>
       new SyncError('SYNC_TIMEOUT', `${what} did not answer within ${deps.dependencyTimeoutMs} ms`, {
         retriable: true,
       });
+    // Gives up the publish when the deadline passes or the client goes away: a trigger given up
+    // on is never published later (see createTriggerPublisher).
+    const giveUp = new AbortController();
+    const deadline = setTimeout(() => giveUp.abort(), deps.dependencyTimeoutMs);
+    const onClose = (): void => {
+      if (!res.writableFinished) giveUp.abort();
+    };
+    res.once('close', onClose);
 
     try {
       const rows = await withDeadline(
@@ -131,13 +227,14 @@ export function createApp(deps: ApiDeps): express.Express {
         courseId,
         batchId,
         userIds: enrolledUsers,
-        requestedBy: req.get('x-authenticated-userid')?.trim() || 'api',
+        // With authentication on, the token says who asked; the header is trusted only without it.
+        requestedBy: principal?.userId ?? (req.get('x-authenticated-userid')?.trim().slice(0, 256) || 'api'),
         requestedAt: now().getTime(),
         source: 'api',
         includeInactive: deps.policy.includeInactive,
         includeCompleted: deps.policy.includeCompleted,
       };
-      await withDeadline(deps.publishTrigger(trigger), deps.dependencyTimeoutMs, unavailable('Kafka'));
+      await deps.publishTrigger(trigger, { signal: giveUp.signal });
       const notEnrolled = userIds.filter((u) => !enrolled.has(u));
       send(
         res,
@@ -152,26 +249,21 @@ export function createApp(deps: ApiDeps): express.Express {
     } catch (err) {
       if (isSyncError(err) && err.retriable) {
         deps.log.warn({ err, msgid }, 'dependency unavailable');
-        send(
-          res,
-          503,
-          errorEnvelope(
-            msgid,
-            now(),
-            'SERVICE_UNAVAILABLE',
-            `Service unavailable: ${messageOf(err)}`,
-            'SERVICE_UNAVAILABLE',
-          ),
-        );
+        if (err.code === 'SYNC_TIMEOUT' && giveUp.signal.aborted) {
+          serviceUnavailable(res, `Service unavailable: Kafka did not answer within ${deps.dependencyTimeoutMs} ms`);
+        } else serviceUnavailable(res, `Service unavailable: ${messageOf(err)}`);
         return;
       }
       throw err;
+    } finally {
+      clearTimeout(deadline);
+      res.off('close', onClose);
     }
   };
 
   const parseJson = express.json({ limit: deps.bodyLimitBytes, type: 'application/json', strict: false });
   for (const path of SYNC_PATHS) {
-    app.patch(path, requireJson, parseJson, handleSync);
+    app.patch(path, authenticate, requireJson, parseJson, handleSync);
     app.all(path, (req, res) => {
       res.set('Allow', 'PATCH');
       send(
@@ -182,7 +274,8 @@ export function createApp(deps: ApiDeps): express.Express {
     });
   }
 
-  app.get(`${STATUS_PATH}/:triggerId`, async (req, res) => {
+  // Operators' endpoint: with authentication on, only the admin role may read a trigger's status.
+  app.get(`${STATUS_PATH}/:triggerId`, authenticate, requireAdmin(now), async (req, res) => {
     const msgid = msgidOf(res);
     const triggerId = String(req.params.triggerId ?? '');
     const notFound = (): void =>
@@ -237,36 +330,84 @@ export function createApp(deps: ApiDeps): express.Express {
     );
   });
 
-  // Body-parser failures become 4xx envelopes; anything else is a 500 envelope, never a bare page.
+  // Every client error the body parser raises (malformed JSON, a body that does not decompress,
+  // a wrong charset, an aborted upload…) is a 4xx envelope; anything else a 500 envelope.
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const msgid = msgidOf(res) ?? randomUUID();
-    const type = (err as { type?: string } | null)?.type;
-    if (type === 'entity.parse.failed') {
-      send(
-        res,
-        400,
-        errorEnvelope(msgid, now(), 'INVALID_JSON', `Malformed JSON body: ${messageOf(err)}`, 'CLIENT_ERROR'),
-      );
-    } else if (type === 'entity.too.large') {
-      send(
-        res,
-        413,
-        errorEnvelope(
-          msgid,
-          now(),
-          'PAYLOAD_TOO_LARGE',
-          `Body is larger than ${deps.bodyLimitBytes} bytes.`,
-          'CLIENT_ERROR',
-        ),
-      );
-    } else if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
-      send(res, 415, errorEnvelope(msgid, now(), 'UNSUPPORTED_MEDIA_TYPE', messageOf(err), 'CLIENT_ERROR'));
-    } else if (type === 'request.aborted' || type === 'request.size.invalid' || type === 'stream.encoding.set') {
-      send(res, 400, errorEnvelope(msgid, now(), 'BAD_REQUEST', messageOf(err), 'CLIENT_ERROR'));
-    } else {
-      deps.log.error({ err, msgid }, 'unexpected error in API');
-      send(res, 500, errorEnvelope(msgid, now(), 'INTERNAL_ERROR', 'Internal error', 'SERVER_ERROR'));
+    const e = (err ?? {}) as { type?: unknown; status?: unknown; statusCode?: unknown };
+    const status = Number(e.status ?? e.statusCode);
+    if (res.headersSent) return;
+    if (Number.isInteger(status) && status >= 400 && status < 500) {
+      const code = (typeof e.type === 'string' && BODY_ERRORS[e.type]) || 'BAD_REQUEST';
+      const message =
+        code === 'INVALID_JSON'
+          ? `Malformed JSON body: ${messageOf(err)}`
+          : code === 'PAYLOAD_TOO_LARGE'
+            ? `Body is larger than ${deps.bodyLimitBytes} bytes.`
+            : `Bad request body: ${messageOf(err)}`;
+      send(res, status, errorEnvelope(msgid, now(), code, message, 'CLIENT_ERROR'));
+      return;
     }
+    deps.log.error({ err, msgid }, 'unexpected error in API');
+    send(res, 500, errorEnvelope(msgid, now(), 'INTERNAL_ERROR', 'Internal error', 'SERVER_ERROR'));
   });
   return app;
+}
+
+/**
+ * For endpoints only operators may use (whole-batch triggers, trigger status): mount after the
+ * app's `authenticate` step. With authentication off (no principal) everything passes, as on the
+ * single-machine default; with it on, only a token with the admin role does (403 otherwise).
+ */
+export function requireAdmin(now: () => Date = () => new Date()) {
+  return (_req: Request, res: Response, next: NextFunction): void => {
+    const { principal, msgid } = res.locals as Locals;
+    if (principal === undefined || principal.admin) return next();
+    res
+      .status(403)
+      .json(
+        errorEnvelope(
+          msgid ?? randomUUID(),
+          now(),
+          'FORBIDDEN',
+          'Forbidden: this endpoint needs the admin role.',
+          'FORBIDDEN',
+        ),
+      );
+  };
+}
+
+/**
+ * What Node's HTTP server does before express sees a request: a request line it cannot parse, a
+ * CONNECT. Answered with the envelope too, instead of a bare 400 or a dropped connection.
+ */
+export function hardenServer(
+  server: Server,
+  opts: { headersTimeoutMs?: number; requestTimeoutMs?: number } = {},
+): void {
+  server.headersTimeout = opts.headersTimeoutMs ?? 10000;
+  server.requestTimeout = opts.requestTimeoutMs ?? 30000;
+  const envelope = (status: number, text: string, err: string): string => {
+    const body = JSON.stringify(errorEnvelope(randomUUID(), new Date(), err, text, 'CLIENT_ERROR'));
+    return (
+      `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`
+    );
+  };
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable || err.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const [status, text] =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large']
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'Request Timeout']
+          : [400, 'Bad Request'];
+    socket.end(envelope(status, text, status === 400 ? 'BAD_REQUEST' : 'CLIENT_ERROR'));
+  });
+  server.on('connect', (_req, socket) => {
+    socket.end(envelope(405, 'Method Not Allowed', 'METHOD_NOT_ALLOWED'));
+  });
 }

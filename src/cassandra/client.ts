@@ -1,6 +1,7 @@
 import { auth, Client, errors as cassandraErrors, policies, types } from 'cassandra-driver';
 import type { Settings } from '../config';
 import { isSyncError, SyncError } from '../errors';
+import { describeSecurityFailure, readTlsMaterial } from '../util/tls';
 
 export function createCassandra(settings: Settings['cassandra'], overrides: { keyspace?: string } = {}): Client {
   return new Client({
@@ -11,6 +12,8 @@ export function createCassandra(settings: Settings['cassandra'], overrides: { ke
       settings.username !== undefined
         ? new auth.PlainTextAuthProvider(settings.username, settings.password ?? '')
         : undefined,
+    // Client encryption; the server's certificate must chain to CASSANDRA_TLS_CA_FILE (or a system CA).
+    sslOptions: settings.tls ? readTlsMaterial(settings.tls, 'CASSANDRA') : undefined,
     socketOptions: { connectTimeout: 3000, readTimeout: settings.requestTimeoutMs },
     queryOptions: { prepare: true, consistency: types.consistencies.localQuorum },
     pooling: { coreConnectionsPerHost: { [types.distance.local]: 2 } },
@@ -48,6 +51,12 @@ const CONNECTION_TROUBLE = /ECONNREFUSED|ECONNRESET|EPIPE|socket|connection.*clo
 export function translateCassandraError(err: unknown, what: string): SyncError {
   if (isSyncError(err)) return err;
   const message = err instanceof Error ? err.message : String(err);
+  // A wrong password or an untrusted certificate: say so, naming the variables to check.
+  const security = describeSecurityFailure(err, 'Cassandra', {
+    credentials: 'CASSANDRA_USERNAME and CASSANDRA_PASSWORD',
+    tlsPrefix: 'CASSANDRA',
+  });
+  if (security) return new SyncError(security.code, `${what}: ${security.message}`, { retriable: false, cause: err });
   if (err instanceof cassandraErrors.AuthenticationError) {
     return new SyncError('SYNC_UNAUTHORIZED', `${what}: Cassandra refused the credentials: ${message}`, {
       retriable: false,

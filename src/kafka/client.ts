@@ -1,7 +1,19 @@
-import { Kafka, Partitioners, type KafkaConfig } from 'kafkajs';
+import { Kafka, Partitioners, type KafkaConfig, type SASLOptions } from 'kafkajs';
 import type { Settings } from '../config';
 import { kafkaLogCreator, type Logger } from '../observability/logger';
 import { isSyncError, SyncError } from '../errors';
+import { describeSecurityFailure, readTlsMaterial } from '../util/tls';
+
+/** TLS and SASL as kafkajs spells them; plaintext when neither is configured (the local default). */
+export function kafkaSecurity(settings: Settings['kafka']): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+  const out: Pick<KafkaConfig, 'ssl' | 'sasl'> = {};
+  if (settings.tls) out.ssl = readTlsMaterial(settings.tls, 'KAFKA');
+  if (settings.sasl) {
+    const { mechanism, username, password } = settings.sasl;
+    out.sasl = { mechanism, username, password } as SASLOptions;
+  }
+  return out;
+}
 
 export function createKafka(settings: Settings['kafka'], log: Logger, overrides: Partial<KafkaConfig> = {}): Kafka {
   return new Kafka({
@@ -10,6 +22,7 @@ export function createKafka(settings: Settings['kafka'], log: Logger, overrides:
     connectionTimeout: settings.connectionTimeoutMs,
     requestTimeout: settings.requestTimeoutMs,
     logCreator: kafkaLogCreator(log),
+    ...kafkaSecurity(settings),
     ...overrides,
   });
 }
@@ -59,6 +72,12 @@ function protocolType(err: unknown): string | undefined {
  */
 export function translateKafkaError(err: unknown, what: string): SyncError {
   if (isSyncError(err)) return err;
+  // Rejected credentials and failed TLS handshakes, named with the variables to check.
+  const security = describeSecurityFailure(err, 'Kafka', {
+    credentials: 'KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD',
+    tlsPrefix: 'KAFKA',
+  });
+  if (security) return new SyncError(security.code, `${what}: ${security.message}`, { retriable: false, cause: err });
   const message = err instanceof Error ? err.message : String(err);
   const type = protocolType(err);
   if (type !== undefined && UNAUTHORIZED_TYPES.has(type)) {

@@ -6,13 +6,27 @@ import { avroProblems } from './codecs';
 import { translateKafkaError } from './client';
 import { statusKey, statusMessage } from '../streams/status';
 
-export type PublishTrigger = (trigger: SyncTrigger) => Promise<void>;
+/**
+ * Publishes one trigger. With a `signal`, the caller may give up: a trigger given up on is never
+ * published later (see createTriggerPublisher), and the promise rejects with SYNC_TIMEOUT.
+ */
+export type PublishTrigger = (trigger: SyncTrigger, options?: { signal?: AbortSignal }) => Promise<void>;
 
-interface Pending {
-  message: Message;
-  status: Message | undefined;
-  resolve: () => void;
-  reject: (err: unknown) => void;
+export interface TriggerPublisherOptions {
+  /** Sends in flight at once (each on its own producer when transactional). */
+  maxInFlight?: number;
+  /** Triggers per send. */
+  maxBatch?: number;
+  /** Triggers waiting for a send; one more is refused with SYNC_OVERLOADED (retriable). */
+  maxQueued?: number;
+  /**
+   * Each send is a Kafka transaction, committed only when no trigger in it was given up on;
+   * otherwise it is aborted and the others go out again. Needs transactional producers, one per
+   * send in flight, and readers with isolation read_committed (the processor is one).
+   */
+  transactional?: boolean;
+  /** Where each trigger's "accepted" status record goes, in the same send (src/streams/status.ts). */
+  status?: StatusTarget;
 }
 
 /** Where the publisher records that a trigger was accepted (see src/streams/status.ts). */
@@ -21,57 +35,147 @@ export interface StatusTarget {
   partitions: number;
 }
 
+type State = 'queued' | 'sending' | 'committing' | 'settled';
+
+interface Pending {
+  message: Message;
+  status: Message | undefined;
+  state: State;
+  cancelled: boolean;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
 /**
  * Publishes triggers as JSON checked against schemas/trigger.v1.avsc, waiting for acks = all.
  * Keyed by triggerId so that triggers spread over the partitions: a huge batch on one partition
  * does not hold up unrelated requests on the others. Each trigger's "accepted" status record
- * goes out in the same request, so a status query right after the answer finds it.
+ * goes out in the same request (and, transactional, the same transaction), so a status query
+ * right after the answer finds it, and a trigger given up on leaves no status either.
  *
- * Group commit: a trigger is sent at once when the producer is idle; triggers that arrive while
+ * Group commit: a trigger is sent at once when a producer is idle; triggers that arrive while
  * sends are in flight go out together in the next send. Under load one produce request carries
  * many API calls (fewer broker round trips per request), and an idle API adds no delay.
+ *
+ * Bounded: at most `maxQueued` triggers wait; more are refused at once (SYNC_OVERLOADED).
+ *
+ * Giving up (the caller's signal aborts), by where the trigger is:
+ * - still queued: it is withdrawn; nothing was sent.
+ * - being sent: the caller is answered at once; in transactional mode the send's transaction is
+ *   aborted when the broker answers, so a reader with read_committed never sees it, and the other
+ *   triggers of that send go out again. Without transactions it may still be published (the
+ *   reason the API uses transactions).
+ * - being committed: the caller waits for the commit's outcome, which is the truth either way.
  */
 export function createTriggerPublisher(
-  producer: Producer,
+  producers: Producer | readonly Producer[],
   topic: string,
-  options: { maxInFlight?: number; maxBatch?: number; status?: StatusTarget } = {},
+  options: TriggerPublisherOptions = {},
 ): PublishTrigger {
   const type = triggerAvroType();
-  const maxInFlight = options.maxInFlight ?? 2;
+  const pool = Array.isArray(producers) ? [...(producers as readonly Producer[])] : [producers as Producer];
+  const transactional = options.transactional ?? false;
+  // A transactional producer runs one transaction at a time: one send in flight per producer.
+  const maxInFlight = transactional ? pool.length : (options.maxInFlight ?? 2);
   const maxBatch = options.maxBatch ?? 500;
+  const maxQueued = options.maxQueued ?? Number.POSITIVE_INFINITY;
   const queue: Pending[] = [];
+  const idle = [...pool];
   let inFlight = 0;
+
+  const topicMessages = (batch: Pending[]) => {
+    const out = [{ topic, messages: batch.map((p) => p.message) }];
+    const status = batch.flatMap((p) => (p.status ? [p.status] : []));
+    if (options.status && status.length > 0) out.push({ topic: options.status.topic, messages: status });
+    return out;
+  };
+
+  const settle = (p: Pending, err?: unknown): void => {
+    if (p.state === 'settled') return;
+    p.state = 'settled';
+    if (err === undefined) p.resolve();
+    else p.reject(err);
+  };
+
+  const sendPlain = async (producer: Producer, batch: Pending[]): Promise<void> => {
+    try {
+      await producer.sendBatch({ acks: -1, topicMessages: topicMessages(batch) });
+      batch.forEach((p) => settle(p));
+    } catch (err) {
+      const error = translateKafkaError(err, `publishing a trigger to ${topic}`);
+      batch.forEach((p) => settle(p, error));
+    }
+  };
+
+  const sendTransaction = async (producer: Producer, batch: Pending[]): Promise<void> => {
+    let transaction: Awaited<ReturnType<Producer['transaction']>> | undefined;
+    try {
+      transaction = await producer.transaction();
+      await transaction.sendBatch({ acks: -1, topicMessages: topicMessages(batch) });
+    } catch (err) {
+      await transaction?.abort().catch(() => undefined);
+      const error = translateKafkaError(err, `publishing a trigger to ${topic}`);
+      batch.forEach((p) => settle(p, error));
+      return;
+    }
+    const live = batch.filter((p) => !p.cancelled);
+    if (live.length < batch.length) {
+      // Someone gave up while this was being sent: nobody may ever read this transaction.
+      try {
+        await transaction.abort();
+      } catch (err) {
+        const error = translateKafkaError(err, `aborting a trigger transaction on ${topic}`);
+        live.forEach((p) => settle(p, error));
+        return;
+      }
+      for (const p of live) p.state = 'queued';
+      queue.unshift(...live);
+      return;
+    }
+    // The point of no return: from here the caller waits for the commit's outcome.
+    batch.forEach((p) => (p.state = 'committing'));
+    try {
+      await transaction.commit();
+      batch.forEach((p) => settle(p));
+    } catch (err) {
+      const error = translateKafkaError(err, `committing a trigger transaction on ${topic}`);
+      batch.forEach((p) => settle(p, error));
+    }
+  };
 
   const pump = (): void => {
     while (queue.length > 0 && inFlight < maxInFlight) {
       const batch = queue.splice(0, maxBatch);
+      batch.forEach((p) => (p.state = 'sending'));
+      const producer = (transactional ? idle.shift() : pool[0]) as Producer;
       inFlight++;
-      const status = batch.flatMap((p) => (p.status ? [p.status] : []));
-      const topicMessages = [{ topic, messages: batch.map((p) => p.message) }];
-      if (options.status && status.length > 0) topicMessages.push({ topic: options.status.topic, messages: status });
-      producer
-        .sendBatch({ acks: -1, topicMessages })
-        .then(
-          () => batch.forEach((p) => p.resolve()),
-          (err: unknown) => {
-            const error = translateKafkaError(err, `publishing a trigger to ${topic}`);
-            batch.forEach((p) => p.reject(error));
-          },
-        )
-        .finally(() => {
-          inFlight--;
-          pump();
-        });
+      void (transactional ? sendTransaction(producer, batch) : sendPlain(producer, batch)).finally(() => {
+        inFlight--;
+        if (transactional) idle.push(producer);
+        pump();
+      });
     }
   };
 
-  return (trigger) => {
+  return (trigger, { signal } = {}) => {
     const problems = avroProblems(type, trigger);
     if (problems.length > 0) {
       return Promise.reject(
         new SyncError('SYNC_BAD_TRIGGER', `trigger fails its schema: ${problems.join('; ')}`, { retriable: false }),
       );
     }
+    if (queue.length >= maxQueued) {
+      return Promise.reject(
+        new SyncError('SYNC_OVERLOADED', `${queue.length} triggers are already waiting for Kafka`, {
+          retriable: true,
+        }),
+      );
+    }
+    const gaveUp = (): SyncError =>
+      new SyncError('SYNC_TIMEOUT', `Kafka did not acknowledge the trigger in time; it will not be published`, {
+        retriable: true,
+      });
+    if (signal?.aborted) return Promise.reject(gaveUp());
     // A whole-batch trigger is keyed by its batch: triggers of one batch queue on one partition,
     // so the second finds the first running and joins it instead of reading the batch again.
     const key = trigger.userIds === null ? `${trigger.courseId}|${trigger.batchId}` : trigger.triggerId;
@@ -88,7 +192,34 @@ export function createTriggerPublisher(
         })
       : undefined;
     return new Promise<void>((resolve, reject) => {
-      queue.push({ message: { key, value: JSON.stringify(trigger) }, status, resolve, reject });
+      const pending: Pending = {
+        message: { key, value: JSON.stringify(trigger) },
+        status,
+        state: 'queued',
+        cancelled: false,
+        resolve: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        reject: (err) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      };
+      const onAbort = (): void => {
+        if (pending.state === 'queued') {
+          const at = queue.indexOf(pending);
+          if (at >= 0) queue.splice(at, 1);
+          settle(pending, gaveUp());
+        } else if (pending.state === 'sending') {
+          // Transactional: its transaction will be aborted. Plain: it may still land (see above).
+          pending.cancelled = true;
+          settle(pending, gaveUp());
+        }
+        // 'committing': the commit's outcome answers.
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      queue.push(pending);
       pump();
     });
   };

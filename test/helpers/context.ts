@@ -5,6 +5,7 @@ import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { createCassandra } from '../../src/cassandra/client';
 import { loadConfig, type Settings } from '../../src/config';
 import { createRegistry } from '../../src/kafka/registry';
+import { kafkaSecurity } from '../../src/kafka/client';
 import { ensureTopics, topicSpecs } from '../../src/kafka/topics';
 import { applyCassandraSchema, DEFAULT_REPLICATION } from '../../src/migrate';
 import { createLogger, type Logger } from '../../src/observability/logger';
@@ -37,14 +38,19 @@ export async function createTestContext(env: Record<string, string> = {}): Promi
     ...env,
   });
   const log = createLogger(settings.logLevel);
-  const kafka = new Kafka({ clientId: `test-${id}`, brokers: settings.kafka.brokers, logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({
+    clientId: `test-${id}`,
+    brokers: settings.kafka.brokers,
+    logLevel: logLevel.NOTHING,
+    ...kafkaSecurity(settings.kafka),
+  });
   const admin = kafka.admin();
   await admin.connect();
   await ensureTopics(admin, topicSpecs(settings.topics));
   const cassandra = createCassandra(settings.cassandra);
   await cassandra.connect();
   await applyCassandraSchema(cassandra, settings.cassandra.keyspace, DEFAULT_REPLICATION);
-  const registry = createRegistry(settings.registry.url);
+  const registry = createRegistry(settings.registry);
   return {
     id,
     settings,

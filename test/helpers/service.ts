@@ -3,6 +3,7 @@ import { insertCourseBatch, insertEnrolments, type SeedEnrolment } from '../../s
 import type { TestContext } from './context';
 
 export async function startService(ctx: TestContext, options: ServiceOptions): Promise<EnrolmentSyncService> {
+  // Ephemeral ports: test files (and other checkouts' tests) run side by side.
   const service = new EnrolmentSyncService(
     {
       ...ctx.settings,

@@ -267,7 +267,9 @@ describe('dependencies unreachable', () => {
       const kafkaLost = new EnrolmentSyncService(settings, ctx.log);
       await kafkaLost.start({ api: true, processor: false });
       try {
-        await (kafkaLost as unknown as { apiProducer: { disconnect(): Promise<void> } }).apiProducer.disconnect();
+        const producers = (kafkaLost as unknown as { apiProducers: Array<{ disconnect(): Promise<void> }> })
+          .apiProducers;
+        await Promise.all(producers.map((p) => p.disconnect()));
         const res = await patch(`${kafkaLost.url}/v1/content/state/update`, {
           request: { userId: 'u1', batchId: BATCH, courseId: COURSE },
         });
