@@ -105,11 +105,13 @@ JEST_SUMMARY = node -e 'let p = 0, f = 0; const lost = []; \
 	  try { const r = require(require("path").resolve(file)); \
 	        p += r.numPassedTests; f += r.numFailedTests + r.numRuntimeErrorTestSuites; } \
 	  catch { lost.push(file); } } \
-	console.log(`$${p} passed, $${f} failed on node $${process.version}` + (lost.length ? ` (no results from $${lost.join(", ")})` : ""))'
+	if (lost.length) console.log(`no results from $${lost.join(", ")}`); \
+	console.log(`tests ran on node $${process.version}`); \
+	console.log(`$${p} passed, $${f} failed`)'
 
 JEST_RESULTS = .run/jest-results.json .run/jest-secure.json .run/jest-faults.json .run/jest-faults-servers.json
 
-test: install node lint services ## everything CI runs, on Node $(NODE_VERSION): lint, unit + integration, secure, fault tests; unit tests on the machine's node too
+test: install node lint services build ## everything CI runs, on Node $(NODE_VERSION): lint, unit + integration, secure, fault tests; unit tests on the machine's node too
 	@mkdir -p .run; rm -f $(JEST_RESULTS)
 	@echo "lint and tests on node $$(node --version)"
 	status=0; \
