@@ -1,5 +1,4 @@
 import type { Kafka, Message, Producer, Transaction } from 'kafkajs';
-import { errorKind } from '../errors';
 import { javaCompatiblePartitioner, translateKafkaError } from '../kafka/client';
 import { sleep } from '../util/async';
 import { checkpointMessage, type Checkpoint } from './checkpoints';
@@ -57,10 +56,6 @@ export interface CommitOptions {
   also?: Array<{ topic: string; messages: Message[] }>;
 }
 
-export interface SinkFactory {
-  (settings: SinkSettings): PartitionSink;
-}
-
 /** A send function's promises, at most `limit` outstanding; the first failure is kept and rethrown. */
 class SendWindow {
   private inFlight: Promise<void>[] = [];
@@ -116,30 +111,17 @@ async function retryConcurrentTransactions<T>(fn: () => Promise<T>): Promise<T> 
 }
 
 /**
- * Exactly-once: one transactional producer per input partition, transactional id
- * `<group>-<topic>-<partition>`. kafkajs has no KIP-447 (its sendOffsets carries no group
- * generation), so zombies are fenced the classic way: the id belongs to the partition, and the
- * next owner's InitProducerId bumps the epoch and aborts whatever the old owner left open.
+ * What both sinks share: output records gathered into produce requests of `batchSize`, sent with
+ * at most `maxInFlight` outstanding, and the count and age of what was added since the last commit.
  */
-export class TransactionalSink implements PartitionSink {
-  readonly guarantee = 'exactly_once';
-  private producer: Producer | undefined;
-  private txn: Transaction | undefined;
-  private pending: Message[] = [];
-  private readonly window: SendWindow;
-  private added = 0;
-  private started: number | undefined;
+abstract class BatchingSink {
+  protected pending: Message[] = [];
+  protected readonly window: SendWindow;
+  protected added = 0;
+  protected started: number | undefined;
 
-  constructor(
-    private readonly kafka: Kafka,
-    private readonly settings: SinkSettings,
-  ) {
+  constructor(protected readonly settings: SinkSettings) {
     this.window = new SendWindow(settings.maxInFlight);
-  }
-
-  get transactionalId(): string {
-    const { groupId, inputTopic, partition } = this.settings;
-    return `${groupId}-${inputTopic}-${partition}`;
   }
 
   get uncommitted(): number {
@@ -148,6 +130,65 @@ export class TransactionalSink implements PartitionSink {
 
   get openSince(): number | undefined {
     return this.started;
+  }
+
+  async add(records: readonly OutputRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    await this.beforeAdd();
+    this.started ??= Date.now();
+    this.added += records.length;
+    for (const record of records) {
+      this.pending.push(record as Message);
+      if (this.pending.length >= this.settings.batchSize) await this.sendPending();
+    }
+  }
+
+  /** Produces what is pending to the output topic, within the window. */
+  protected async sendPending(): Promise<void> {
+    const messages = this.pending;
+    this.pending = [];
+    const { outputTopic } = this.settings;
+    await this.window.push(() => this.produce(outputTopic, messages), `produce to ${outputTopic}`);
+  }
+
+  /** Forgets the unit in progress (what is in flight is waited for, its outcome ignored). */
+  protected async forgetUnit(): Promise<void> {
+    this.pending = [];
+    this.markCommitted();
+    await this.window.settle();
+  }
+
+  protected markCommitted(): void {
+    this.added = 0;
+    this.started = undefined;
+  }
+
+  protected async beforeAdd(): Promise<void> {}
+
+  protected abstract produce(topic: string, messages: Message[]): Promise<unknown>;
+}
+
+/**
+ * Exactly-once: one transactional producer per input partition, transactional id
+ * `<group>-<topic>-<partition>`. kafkajs has no KIP-447 (its sendOffsets carries no group
+ * generation), so zombies are fenced the classic way: the id belongs to the partition, and the
+ * next owner's InitProducerId bumps the epoch and aborts whatever the old owner left open.
+ */
+export class TransactionalSink extends BatchingSink implements PartitionSink {
+  readonly guarantee = 'exactly_once';
+  private producer: Producer | undefined;
+  private txn: Transaction | undefined;
+
+  constructor(
+    private readonly kafka: Kafka,
+    settings: SinkSettings,
+  ) {
+    super(settings);
+  }
+
+  get transactionalId(): string {
+    const { groupId, inputTopic, partition } = this.settings;
+    return `${groupId}-${inputTopic}-${partition}`;
   }
 
   async open(): Promise<void> {
@@ -186,21 +227,12 @@ export class TransactionalSink implements PartitionSink {
     return this.txn;
   }
 
-  async add(records: readonly OutputRecord[]): Promise<void> {
-    if (records.length === 0) return;
-    const txn = await this.transaction();
-    this.added += records.length;
-    for (const record of records) {
-      this.pending.push(record as Message);
-      if (this.pending.length >= this.settings.batchSize) await this.sendPending(txn);
-    }
+  protected override async beforeAdd(): Promise<void> {
+    await this.transaction();
   }
 
-  private async sendPending(txn: Transaction): Promise<void> {
-    const messages = this.pending;
-    this.pending = [];
-    const { outputTopic } = this.settings;
-    await this.window.push(() => txn.send({ topic: outputTopic, acks: -1, messages }), `produce to ${outputTopic}`);
+  protected produce(topic: string, messages: Message[]): Promise<unknown> {
+    return (this.txn as Transaction).send({ topic, acks: -1, messages });
   }
 
   async deadLetter(record: Message): Promise<void> {
@@ -242,15 +274,11 @@ export class TransactionalSink implements PartitionSink {
       throw translateKafkaError(err, `committing a transaction of ${this.transactionalId}`);
     }
     this.txn = undefined;
-    this.added = 0;
-    this.started = undefined;
+    this.markCommitted();
   }
 
   async abort(): Promise<void> {
-    this.pending = [];
-    this.added = 0;
-    this.started = undefined;
-    await this.window.settle();
+    await this.forgetUnit();
     const txn = this.txn;
     this.txn = undefined;
     if (!txn?.isActive()) return;
@@ -268,10 +296,7 @@ export class TransactionalSink implements PartitionSink {
     const producer = this.producer;
     this.producer = undefined;
     this.txn = undefined;
-    this.pending = [];
-    this.added = 0;
-    this.started = undefined;
-    await this.window.settle();
+    await this.forgetUnit();
     await producer?.disconnect().catch(() => undefined);
   }
 }
@@ -281,28 +306,16 @@ export class TransactionalSink implements PartitionSink {
  * checkpoint and the offset are written, so a crash repeats at most the records since the last
  * commit; nothing is ever lost. Cheaper: no transaction markers, no fencing.
  */
-export class AtLeastOnceSink implements PartitionSink {
+export class AtLeastOnceSink extends BatchingSink implements PartitionSink {
   readonly guarantee = 'at_least_once';
   private producer: Producer | undefined;
-  private pending: Message[] = [];
-  private readonly window: SendWindow;
-  private added = 0;
-  private started: number | undefined;
 
   constructor(
     private readonly kafka: Kafka,
-    private readonly settings: SinkSettings,
+    settings: SinkSettings,
     private readonly commitOffset: (topic: string, partition: number, offset: string) => Promise<void>,
   ) {
-    this.window = new SendWindow(settings.maxInFlight);
-  }
-
-  get uncommitted(): number {
-    return this.added;
-  }
-
-  get openSince(): number | undefined {
-    return this.started;
+    super(settings);
   }
 
   async open(): Promise<void> {
@@ -327,25 +340,8 @@ export class AtLeastOnceSink implements PartitionSink {
     return this.producer;
   }
 
-  async add(records: readonly OutputRecord[]): Promise<void> {
-    if (records.length === 0) return;
-    this.started ??= Date.now();
-    this.added += records.length;
-    for (const record of records) {
-      this.pending.push(record as Message);
-      if (this.pending.length >= this.settings.batchSize) await this.sendPending();
-    }
-  }
-
-  private async sendPending(): Promise<void> {
-    const producer = this.connected;
-    const messages = this.pending;
-    this.pending = [];
-    const { outputTopic } = this.settings;
-    await this.window.push(
-      () => producer.send({ topic: outputTopic, acks: -1, messages }),
-      `produce to ${outputTopic}`,
-    );
+  protected produce(topic: string, messages: Message[]): Promise<unknown> {
+    return this.connected.send({ topic, acks: -1, messages });
   }
 
   async deadLetter(record: Message): Promise<void> {
@@ -387,15 +383,11 @@ export class AtLeastOnceSink implements PartitionSink {
         throw translateKafkaError(err, 'committing the input offset');
       }
     }
-    this.added = 0;
-    this.started = undefined;
+    this.markCommitted();
   }
 
   async abort(): Promise<void> {
-    this.pending = [];
-    this.added = 0;
-    this.started = undefined;
-    await this.window.settle();
+    await this.forgetUnit();
   }
 
   async close(): Promise<void> {
@@ -404,10 +396,4 @@ export class AtLeastOnceSink implements PartitionSink {
     await this.abort();
     await producer?.disconnect().catch(() => undefined);
   }
-}
-
-/** Whether a sink failure leaves the sink usable (a clean abort) or needs open() again. */
-export function needsReopen(err: unknown): boolean {
-  const kind = errorKind(err);
-  return kind === 'fenced' || kind === 'outage';
 }
