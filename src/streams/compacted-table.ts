@@ -86,10 +86,6 @@ export class CompactedTable<V> {
     return this.values.get(key);
   }
 
-  entries(): IterableIterator<[string, V]> {
-    return this.values.entries();
-  }
-
   /** Resolves once the value read for `key` satisfies `test` (the reader keeps reading meanwhile). */
   async waitFor(key: string, test: (value: V | undefined) => boolean, signal?: AbortSignal): Promise<void> {
     if (this.failure !== undefined) throw translateKafkaError(this.failure, `reading ${this.topic}`);

@@ -384,7 +384,11 @@ export class PartitionWorker<I> {
   }
 
   private statusAlso(input: I, update: StatusUpdate): NonNullable<CommitOptions['also']> {
-    const messages = this.statusParts(input, update);
+    return this.onStatusTopic(this.statusParts(input, update));
+  }
+
+  /** Status records as the `also` of a commit (nothing when there are none, or no status topic). */
+  private onStatusTopic(messages: Message[]): NonNullable<CommitOptions['also']> {
     return messages.length > 0 && this.deps.statusTopic ? [{ topic: this.deps.statusTopic.topic, messages }] : [];
   }
 
@@ -411,8 +415,7 @@ export class PartitionWorker<I> {
           const update = { state, produced: n, rowsRead: n, startedAt: started, error } as const;
           status.push(...this.statusParts(input ?? { undecoded: message }, update));
         }
-        const also =
-          status.length > 0 && this.deps.statusTopic ? [{ topic: this.deps.statusTopic.topic, messages: status }] : [];
+        const also = this.onStatusTopic(status);
         await sink.commit({ nextOffset: nextOffset((wave[wave.length - 1] as WaveItem<I>).message), also });
         this.deps.metrics?.transactionsCommitted.inc({ kind: 'wave' });
         this.deps.metrics?.syncEventsProduced.inc({ source: 'wave' }, records);
@@ -477,7 +480,7 @@ export class PartitionWorker<I> {
 
   /** Dead letters and the offset past them, in one transaction; a checkpoint they had is deleted. */
   private async deadLetter(messages: InputMessage[], err: unknown, status: Message[] = []): Promise<void> {
-    const { sink, statusTopic } = this.deps;
+    const { sink } = this.deps;
     for (let attempt = 0; ; attempt++) {
       try {
         for (const message of messages) await sink.deadLetter(this.deadLetterFor(message, err));
@@ -486,7 +489,7 @@ export class PartitionWorker<I> {
         await sink.commit({
           checkpoint: hadCheckpoint ? null : undefined,
           nextOffset: nextOffset(last),
-          also: statusTopic && status.length > 0 ? [{ topic: statusTopic.topic, messages: status }] : [],
+          also: this.onStatusTopic(status),
         });
         this.current = undefined;
         return;

@@ -57,11 +57,6 @@ export class StatusStore {
     return this.fold(triggerId);
   }
 
-  /** The status as read so far, without waiting for the reader to catch up. */
-  peek(triggerId: string): TriggerStatus | undefined {
-    return this.fold(triggerId);
-  }
-
   /**
    * A whole-batch trigger of (courseId, batchId) that is running (or, with `includeAccepted`,
    * accepted and not yet started), if there is one.
@@ -78,12 +73,6 @@ export class StatusStore {
       if (status?.state === 'running' || (includeAccepted && status?.state === 'accepted')) return status;
     }
     return undefined;
-  }
-
-  /** Recent triggers, newest first (for status pages and listings). */
-  recent(limit: number): TriggerStatus[] {
-    const ids = [...this.byTrigger.keys()].slice(-limit).reverse();
-    return ids.map((id) => this.fold(id)).filter((s): s is TriggerStatus => s !== undefined);
   }
 
   private fold(triggerId: string): TriggerStatus | undefined {
