@@ -8,7 +8,7 @@ import { EnrolmentReader } from './cassandra/enrolments';
 import { demoEnrolments, insertCourseBatch, insertEnrolments } from './cassandra/seed';
 import { loadConfig, type Settings } from './config';
 import { SyncError } from './errors';
-import { createKafka, javaCompatiblePartitioner, translateKafkaError } from './kafka/client';
+import { connectTo, createKafka, javaCompatiblePartitioner } from './kafka/client';
 import { createRegistry } from './kafka/registry';
 import { createTriggerPublisher } from './kafka/trigger-publisher';
 import { exitOnError, runService } from './main';
@@ -110,11 +110,7 @@ async function commandMigrate(settings: Settings): Promise<void> {
   const log = createLogger(settings.logLevel === 'info' ? 'warn' : settings.logLevel);
   const kafka = createKafka(settings.kafka, log);
   const admin = kafka.admin();
-  try {
-    await admin.connect();
-  } catch (err) {
-    throw translateKafkaError(err, `connecting to Kafka at ${settings.kafka.brokers.join(',')}`);
-  }
+  await connectTo(admin, settings.kafka.brokers);
   try {
     await withCassandra(settings, async (cassandra) => {
       const result = await migrate(settings, {
@@ -141,11 +137,7 @@ async function withStatus<T>(settings: Settings, fn: (store: StatusStore) => Pro
   const log = createLogger('warn');
   const kafka = createKafka(settings.kafka, log);
   const admin = kafka.admin();
-  try {
-    await admin.connect();
-  } catch (err) {
-    throw translateKafkaError(err, `connecting to Kafka at ${settings.kafka.brokers.join(',')}`);
-  }
+  await connectTo(admin, settings.kafka.brokers);
   const store = new StatusStore(kafka, admin, settings.topics.status, log, `${settings.processor.groupId}.cli`);
   try {
     await store.start();
@@ -214,11 +206,7 @@ async function commandBatch(settings: Settings, args: string[]): Promise<void> {
     allowAutoTopicCreation: false,
     createPartitioner: javaCompatiblePartitioner,
   });
-  try {
-    await producer.connect();
-  } catch (err) {
-    throw translateKafkaError(err, `connecting to Kafka at ${settings.kafka.brokers.join(',')}`);
-  }
+  await connectTo(producer, settings.kafka.brokers);
   try {
     await withStatus(settings, async (store) => {
       const publish = createTriggerPublisher(producer, settings.topics.trigger, {

@@ -12,7 +12,7 @@ import { EventEmitter } from 'node:events';
 import { createCassandra, translateCassandraError } from './cassandra/client';
 import { EnrolmentReader } from './cassandra/enrolments';
 import type { Settings } from './config';
-import { createKafka, javaCompatiblePartitioner, translateKafkaError } from './kafka/client';
+import { connectTo, createKafka, javaCompatiblePartitioner, translateKafkaError } from './kafka/client';
 import { confluentFrame } from './kafka/codecs';
 import { createRegistry, registerSchemas } from './kafka/registry';
 import { createTriggerPublisher } from './kafka/trigger-publisher';
@@ -174,11 +174,7 @@ export class EnrolmentSyncService {
           retry: { initialRetryTime: 20, maxRetryTime: 1000, retries: 8 },
         }),
       );
-      try {
-        await Promise.all(this.apiProducers.map((p) => p.connect()));
-      } catch (err) {
-        throw translateKafkaError(err, `connecting to Kafka at ${settings.kafka.brokers.join(',')}`);
-      }
+      await Promise.all(this.apiProducers.map((p) => connectTo(p, settings.kafka.brokers)));
       const authenticate = settings.api.jwt ? await createJwtAuthenticator(settings.api.jwt) : undefined;
       if (!authenticate) log.warn({ host: settings.api.host }, 'API authentication is off');
       const app = createApp({

@@ -98,6 +98,19 @@ export function translateKafkaError(err: unknown, what: string): SyncError {
   return new SyncError('SYNC_KAFKA_UNAVAILABLE', `${what}: ${message}`, { retriable: true, cause: err });
 }
 
+/** Connects a kafkajs admin, producer or consumer; a failure names the brokers it tried. */
+export async function connectTo<T extends { connect(): Promise<void> }>(
+  client: T,
+  brokers: readonly string[],
+): Promise<T> {
+  try {
+    await client.connect();
+  } catch (err) {
+    throw translateKafkaError(err, `connecting to Kafka at ${brokers.join(',')}`);
+  }
+  return client;
+}
+
 /**
  * Murmur2 over the key, as the Java client partitions: a user's events land on the partition a
  * JVM producer would have chosen, which is what existing consumers of these topics expect.
