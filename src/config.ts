@@ -126,6 +126,10 @@ export interface Settings {
     maxInFlight: number;
     /** Triggers waiting for Kafka; more are answered 503 with Retry-After. */
     publishQueueMax: number;
+    /** Trigger transactions in flight at once, one producer each. */
+    publishProducers: number;
+    /** How long an idle producer waits for more triggers to share its transaction. */
+    publishLingerMs: number;
     retryAfterSeconds: number;
     /** On stop: readiness answers 503 this long before the server stops accepting connections. */
     drainDelayMs: number;
@@ -424,6 +428,8 @@ function apiSettings(r: Reader, env: Env): Settings['api'] {
     dependencyTimeoutMs: r.int('API_DEPENDENCY_TIMEOUT_MS', 5000, 100, 120000),
     maxInFlight: r.int('API_MAX_IN_FLIGHT', 256, 1, 100000),
     publishQueueMax: r.int('API_PUBLISH_QUEUE_MAX', 2000, 1, 1000000),
+    publishProducers: r.int('API_PUBLISH_PRODUCERS', 2, 1, 64),
+    publishLingerMs: r.int('API_PUBLISH_LINGER_MS', 0, 0, 1000),
     retryAfterSeconds: r.int('API_RETRY_AFTER_S', 1, 1, 3600),
     // Behind a load balancer it needs a moment to see readiness turn 503; on one machine it does not.
     drainDelayMs: r.int('API_DRAIN_DELAY_MS', loopback ? 0 : 5000, 0, 300000),
