@@ -54,7 +54,7 @@ const REPLAY_OPTIONS: ParseArgsConfig['options'] = {
   all: { type: 'boolean' },
 };
 
-/** How long a read may wait for the end: past the default transaction timeout (60 s) and its cleanup. */
+/** How long a read may take to reach the end it fixed at the start (kafkajs retries an outage meanwhile). */
 const DEFAULT_TIMEOUT_MS = 90000;
 
 function bad(message: string, field?: string): SyncError {

@@ -393,16 +393,16 @@ export function deadLetterJson(dl: DeadLetter): Record<string, unknown> {
 }
 
 export interface ReadOptions {
-  /** Gives up (SYNC_TIMEOUT) when the end is not reached in this time: an open transaction holds it back. */
+  /** Gives up (SYNC_TIMEOUT) when the end is not reached in this time (Kafka unreachable, say). */
   timeoutMs: number;
   groupPrefix: string;
 }
 
 /**
  * Reads the dead-letter topic read_committed, from the beginning (or --from-offset) up to the end
- * each partition had when the read began, handing each selected dead letter to `onDeadLetter`,
- * and returns. It never waits for records that do not exist yet: an empty topic returns at once.
- * Stops early after `limit` dead letters.
+ * each partition had when the read began (its last stable offset: the records of a transaction
+ * still open then are left out, not waited for), handing each selected dead letter to
+ * `onDeadLetter`, and returns. An empty topic returns at once. Stops early after `limit`.
  */
 export async function readDeadLetters(
   kafka: Kafka,
@@ -483,7 +483,7 @@ export async function readDeadLetters(
       new SyncError(
         'SYNC_TIMEOUT',
         `reading ${topic} did not reach its end within ${options.timeoutMs} ms (${behind.join(', ')}); ` +
-          'an open transaction holds it back until it commits or times out: try again',
+          'is Kafka reachable? (--timeout-ms sets the wait)',
         { retriable: true },
       ),
     );

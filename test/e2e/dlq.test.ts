@@ -239,6 +239,27 @@ describe('dlq list and dlq replay', () => {
     }
   });
 
+  test('a transaction still open on the dead-letter topic is neither listed nor waited for', async () => {
+    const open = ctx.kafka.producer({
+      transactionalId: `${ctx.settings.env}-open`,
+      idempotent: true,
+      maxInFlightRequests: 1,
+    });
+    await open.connect();
+    const txn = await open.transaction();
+    try {
+      await txn.send({ topic: ctx.settings.topics.deadLetter, messages: [{ key: 'uncommitted', value: 'not yet' }] });
+      const result = await runCli(env, ['dlq', 'list']);
+      expect(result.code).toBe(0);
+      expect(lines(result.stdout)).toHaveLength(4);
+      expect(result.stdout).not.toMatch(/not yet/);
+      expect(result.ms).toBeLessThan(15000);
+    } finally {
+      await txn.abort();
+      await open.disconnect();
+    }
+  });
+
   test('replay --dry-run says what it would send and sends nothing; a truncated dead letter is refused, naming why', async () => {
     const before = await endOffsets(ctx, ctx.settings.topics.trigger);
     const dry = await runCli(env, ['dlq', 'replay', '--field', 'batchId,requestedAt', '--dry-run']);
