@@ -16,6 +16,7 @@ import { DEFAULT_REPLICATION, migrate } from './migrate';
 import { createLogger } from './observability/logger';
 import { MAX_ID_LENGTH } from '../processors/enrolment-sync/trigger';
 import { parseBatchFile, type BatchRow } from './operator/batch-file';
+import { commandDlq, DLQ_USAGE } from './operator/dlq-command';
 import { describeStatus, formatSeconds, isFinal } from './operator/progress';
 import { StatusStore } from './streams/status-store';
 import type { TriggerStatus } from './streams/status';
@@ -39,6 +40,7 @@ commands:
                            write a demo course batch (every 10th user inactive, every 7th completed)
   watch [--limit N] [--timeout-ms MS] [--from-beginning]
                            print the sync events arriving on the output topic
+${DLQ_USAGE}
 
 Configuration comes from environment variables (see README.md); defaults are the local servers.`;
 
@@ -427,6 +429,8 @@ export async function cli(argv: string[]): Promise<void> {
       return commandSeedDemo(settings, args);
     case 'watch':
       return commandWatch(settings, args);
+    case 'dlq':
+      return commandDlq(settings, args);
     default:
       throw new SyncError('SYNC_BAD_REQUEST', `unknown command '${command}'\n\n${USAGE}`, { retriable: false });
   }
