@@ -129,12 +129,13 @@ const SCRIPT = `
     text(r.what, what);
     text(r.state, s.joinedTo ? s.state + ' ' + s.joinedTo : s.state);
     var progress = s.state === 'done' ? 1 : s.progress;
+    var known = typeof progress === 'number';
     // Unknown progress is drawn as moving only while something can still move.
-    if (typeof progress !== 'number' && (s.state === 'failed' || s.state === 'joined')) progress = 0;
+    if (!known && (s.state === 'failed' || s.state === 'joined')) progress = 0;
     if (typeof progress === 'number') {
       r.bar.value = progress;
       r.tr.setAttribute('data-progress', String(progress));
-      text(r.percent, Math.floor(progress * 100) + '%');
+      text(r.percent, known ? Math.floor(progress * 100) + '%' : '');
     } else {
       r.bar.removeAttribute('value');
       r.tr.removeAttribute('data-progress');

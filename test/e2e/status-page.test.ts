@@ -135,7 +135,7 @@ describe('status page /ui in headless Chromium (real API, processor, Kafka, Cass
     expect(last?.bar).toBe(1);
 
     const bad = await rowOf(page, HOSTILE_ID);
-    expect(bad).toMatchObject({ state: 'failed', dead: '1', id: HOSTILE_ID, progress: '0' });
+    expect(bad).toMatchObject({ state: 'failed', dead: '1', id: HOSTILE_ID, progress: '0', percent: '' });
     expect(await page.evaluate(() => (globalThis as any).__pwned)).toBeUndefined();
     expect(await page.locator('#triggers img, #triggers script').count()).toBe(0);
     expect(await page.locator('tr[data-state="failed"] .error-text').textContent()).toMatch(
