@@ -324,7 +324,7 @@ export function createApp(deps: ApiDeps): express.Express {
     const query = parseStatusListQuery(req.originalUrl.split('?')[1] ?? '');
     if (!query.ok) {
       const { field, message } = query;
-      const body = errorEnvelope(msgid, now(), 'CLIENT_ERROR', message, 'CLIENT_ERROR', { field });
+      const body = errorEnvelope(msgid, now(), 'INVALID_PARAMETER_VALUE', message, 'CLIENT_ERROR', { field });
       return send(res, 400, { ...body, id: STATUS_LIST_API_ID });
     }
     try {

@@ -197,7 +197,12 @@ describe('status page /ui in headless Chromium (real API, processor, Kafka, Cass
     ] as const) {
       const res = await list(query);
       expect(res.status).toBe(400);
-      expect(res.body).toMatchObject({ responseCode: 'CLIENT_ERROR', result: { field } });
+      expect(res.body).toMatchObject({
+        id: 'api.content.state.sync.list',
+        responseCode: 'CLIENT_ERROR',
+        params: { status: 'failed', err: 'INVALID_PARAMETER_VALUE' },
+        result: { field },
+      });
     }
     const post = await fetch(`${service.url}/v1/content/state/sync`, { method: 'POST' });
     expect(post.status).toBe(405);
