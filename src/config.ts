@@ -1,4 +1,4 @@
-import { ConfigValues, isLoopback, readEnvironment } from './config-schema';
+import { CONFIG_SCHEMA, ConfigValues, isLoopback, readEnvironment } from './config-schema';
 import { SyncError } from './errors';
 
 /**
@@ -248,7 +248,10 @@ export function loadConfig(env: Env): Readonly<Settings> {
 
 /** One error for every problem; its first line names every variable concerned. */
 export function configError(problems: readonly string[]): SyncError {
-  const names = [...new Set(problems.flatMap((p) => p.match(/\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b/g) ?? []))];
+  // Only declared variables: a message may also mention a family such as API_JWT_*.
+  const declared = new Set(CONFIG_SCHEMA.map((v) => v.name));
+  const mentioned = problems.flatMap((p) => p.match(/\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b/g) ?? []);
+  const names = [...new Set(mentioned.filter((n) => declared.has(n)))];
   return new SyncError('SYNC_CONFIG', `invalid configuration (${names.join(', ')}):\n  - ${problems.join('\n  - ')}`, {
     retriable: false,
     field: names.join(','),

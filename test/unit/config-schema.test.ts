@@ -193,3 +193,70 @@ describe('effective settings, as `config` shows them', () => {
     });
   });
 });
+
+describe('every variable of the schema is wired to a setting', () => {
+  const file = path.join(__dirname, '../../package.json');
+  // Variables that only take effect with others (a key needs its issuer and audience, a TLS
+  // file needs TLS on, a user name its password, a non-loopback host needs auth settled).
+  const companions: Record<string, Record<string, string>> = {
+    API_HOST: { API_AUTH: 'off' },
+    API_JWT_SECRET: { API_JWT_ISSUER: 'i', API_JWT_AUDIENCE: 'a' },
+    API_JWT_PUBLIC_KEY_FILE: { API_JWT_ISSUER: 'i', API_JWT_AUDIENCE: 'a' },
+    API_JWT_JWKS_FILE: { API_JWT_ISSUER: 'i', API_JWT_AUDIENCE: 'a' },
+    KAFKA_SASL_USERNAME: { KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_PASSWORD: 'p' },
+    KAFKA_SASL_PASSWORD: { KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'u' },
+    KAFKA_SASL_MECHANISM: { KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p' },
+    CASSANDRA_USERNAME: { CASSANDRA_PASSWORD: 'p' },
+    SCHEMA_REGISTRY_USERNAME: { SCHEMA_REGISTRY_PASSWORD: 'p' },
+    SCHEMA_REGISTRY_PASSWORD: { SCHEMA_REGISTRY_USERNAME: 'u' },
+    API_JWT_ISSUER: { API_JWT_SECRET: 's'.repeat(32), API_JWT_AUDIENCE: 'a' },
+    API_JWT_AUDIENCE: { API_JWT_SECRET: 's'.repeat(32), API_JWT_ISSUER: 'i' },
+    API_JWT_USER_CLAIM: { API_JWT_SECRET: 's'.repeat(32), API_JWT_ISSUER: 'i', API_JWT_AUDIENCE: 'a' },
+    API_JWT_ROLES_CLAIM: { API_JWT_SECRET: 's'.repeat(32), API_JWT_ISSUER: 'i', API_JWT_AUDIENCE: 'a' },
+    API_JWT_ADMIN_ROLE: { API_JWT_SECRET: 's'.repeat(32), API_JWT_ISSUER: 'i', API_JWT_AUDIENCE: 'a' },
+    API_JWT_CLOCK_TOLERANCE_S: { API_JWT_SECRET: 's'.repeat(32), API_JWT_ISSUER: 'i', API_JWT_AUDIENCE: 'a' },
+    API_AUTH: { API_JWT_SECRET: 's'.repeat(32), API_JWT_ISSUER: 'i', API_JWT_AUDIENCE: 'a' },
+    SCHEMA_REGISTRY_TLS: { SCHEMA_REGISTRY_URL: 'https://r.example.org' },
+    SYNC_SESSION_TIMEOUT_MS: { SYNC_HEARTBEAT_INTERVAL_MS: '100' },
+    SYNC_HEARTBEAT_INTERVAL_MS: { SYNC_SESSION_TIMEOUT_MS: '3600000' },
+    SYNC_TXN_MAX_MS: { SYNC_TRANSACTION_TIMEOUT_MS: '900000' },
+    SYNC_TRANSACTION_TIMEOUT_MS: { SYNC_TXN_MAX_MS: '10' },
+  };
+  const tlsKey = (name: string): Record<string, string> => {
+    const prefix = /^(.*)_TLS_(?:CA_FILE|CERT_FILE|KEY_FILE|KEY_PASSPHRASE)$/.exec(name)?.[1];
+    if (prefix === undefined) return {};
+    const both = { [`${prefix}_TLS_CERT_FILE`]: file, [`${prefix}_TLS_KEY_FILE`]: file };
+    const https: Record<string, string> =
+      prefix === 'SCHEMA_REGISTRY' ? { SCHEMA_REGISTRY_URL: 'https://r.example.org' } : {};
+    return name.endsWith('_CA_FILE') ? https : { ...both, ...https };
+  };
+  const other = path.join(__dirname, '../../tsconfig.json');
+  /** Two valid values of the variable, different from each other. */
+  const twoValues = (name: string): [string, string] => {
+    const spec = CONFIG_SCHEMA.find((v) => v.name === name)!;
+    switch (spec.kind) {
+      case 'int':
+        return [String(spec.min), String(spec.max)];
+      case 'bool':
+        return ['true', 'false'];
+      case 'enum':
+        return [spec.allowed![0]!, spec.allowed![1]!];
+      case 'file':
+        return [file, other];
+      case 'list':
+        return ['h1:1', 'h1:1,h2:2'];
+      default:
+        return name === 'SCHEMA_REGISTRY_URL'
+          ? ['http://one:8081', 'http://two:8081']
+          : ['value_one_'.padEnd(40, '1'), 'value_two_'.padEnd(40, '2')];
+    }
+  };
+
+  test.each(CONFIG_SCHEMA.map((v) => v.name))('%s changes the settings', (name) => {
+    const base = { ...(companions[name] ?? {}), ...tlsKey(name) };
+    const [one, two] = twoValues(name);
+    expect(JSON.stringify(loadConfig({ ...base, [name]: one }))).not.toBe(
+      JSON.stringify(loadConfig({ ...base, [name]: two })),
+    );
+  });
+});
