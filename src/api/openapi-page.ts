@@ -9,7 +9,7 @@ import type { OpenApiDocument } from './openapi';
 const STYLE =
   'body{font:14px/1.5 system-ui,sans-serif;margin:2em auto;max-width:60em;padding:0 1em}' +
   'code{background:#f3f3f3;padding:0 .2em}h2{margin-top:2em;border-bottom:1px solid #ddd}' +
-  'table{border-collapse:collapse;width:100%}td,th{border:1px solid #ddd;padding:.3em;text-align:left;vertical-align:top}';
+  'pre{background:#f7f7f7;padding:.5em;overflow:auto}table{border-collapse:collapse;width:100%}td,th{border:1px solid #ddd;padding:.3em;text-align:left;vertical-align:top}';
 
 export const DOCS_CSP = `default-src 'none'; style-src 'sha256-${createHash('sha256').update(STYLE).digest('base64')}'; frame-ancestors 'none'`;
 
@@ -49,10 +49,15 @@ export function renderOpenApiPage(doc: OpenApiDocument): string {
       );
     }
   }
+  const schemas = ((doc.components as Obj | undefined)?.schemas ?? {}) as Obj;
+  const schemaSections = Object.entries(schemas).map(
+    ([name, schema]) =>
+      `<h3 id="${escape(name)}">${escape(name)}</h3><pre>${escape(JSON.stringify(schema, null, 2))}</pre>`,
+  );
   return (
     `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escape(info.title)} API</title>` +
     `<style>${STYLE}</style></head><body><h1>${escape(info.title)} API ${escape(info.version)}</h1>` +
     `<p>${escape(info.description)}</p><p>The machine-readable contract: <a href="/openapi.json">/openapi.json</a> ` +
-    `(OpenAPI ${escape(doc.openapi)}).</p>${sections.join('')}</body></html>`
+    `(OpenAPI ${escape(doc.openapi)}).</p>${sections.join('')}<h2>Schemas</h2>${schemaSections.join('')}</body></html>`
   );
 }

@@ -3,8 +3,10 @@
  * /docs). Every response the API tests receive is validated against it (test/helpers/openapi.ts),
  * so a route, status or body that is not described here fails a test.
  *
- * Adding an endpoint: describe it in `paths` below (or in one of the extension points), with
- * every status it answers; its schemas go in `components.schemas`.
+ * Adding an endpoint: describe it in `paths` (or in one of the extension points below) with every
+ * status it answers, its schemas in `components.schemas`; a path that answers one method and 405
+ * to the others spreads `methodNotAllowed('GET')`. Tests of it get the check for free when they
+ * start the service with startService (or call trackApi(url) for a service started otherwise).
  */
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type OpenApiDocument = { openapi: '3.1.0'; paths: Record<string, Record<string, Json>> } & Record<string, Json>;
@@ -88,6 +90,19 @@ const probe = (operationId: string, summary: string, schema: Json, extra: Record
   responses: { '200': response(summary, schema), ...extra },
 });
 
+/**
+ * Extension point: the status page (issue 12 item 3). GET /ui (text/html) and its JSON list of
+ * recent triggers go here, each with every status it answers (401/403 with authentication on);
+ * their schemas under components.schemas. Until then the contract says these paths answer 404.
+ */
+const statusPagePaths: Record<string, Record<string, Json>> = {};
+
+/**
+ * Extension point: a batched publish path (several sync requests in one call), with its request
+ * and response schemas under components.schemas.
+ */
+const batchPublishPaths: Record<string, Record<string, Json>> = {};
+
 export const openApiDocument: OpenApiDocument = {
   openapi: '3.1.0',
   info: {
@@ -160,10 +175,8 @@ export const openApiDocument: OpenApiDocument = {
         responses: { '200': { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } } },
       },
     },
-    // ── Extension points for work under way (issue 12). Add the paths here, each with every
-    // status it answers, and their schemas under components.schemas:
-    //   - the status page: GET /ui (text/html) and its JSON list of recent triggers;
-    //   - a batched publish path (several sync requests in one call).
+    ...statusPagePaths,
+    ...batchPublishPaths,
   },
   // Answered to any path not listed above, whatever the method, and to a method not listed on
   // /health, /ready, /metrics, /openapi.json or /docs.

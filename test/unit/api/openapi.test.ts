@@ -40,6 +40,55 @@ describe('the OpenAPI document', () => {
     });
   });
 
+  test('well formed: every $ref resolves, every operation has responses, each with a description', () => {
+    const doc = JSON.parse(JSON.stringify(openApiDocument)) as Record<string, unknown>;
+    const resolve = (pointer: string): unknown =>
+      pointer
+        .slice(2)
+        .split('/')
+        .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+        .reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key], doc);
+    const refs: string[] = [];
+    const walk = (node: unknown): void => {
+      if (Array.isArray(node)) node.forEach(walk);
+      else if (node && typeof node === 'object') {
+        for (const [k, v] of Object.entries(node)) {
+          if (k === '$ref') refs.push(v as string);
+          else walk(v);
+        }
+      }
+    };
+    walk(doc);
+    expect(refs.length).toBeGreaterThan(20);
+    for (const r of refs) expect([r, resolve(r) !== undefined]).toEqual([r, true]);
+
+    const responseSets: Array<[string, Record<string, { description?: string }>]> = [
+      ['x-unmatched-responses', doc['x-unmatched-responses'] as never],
+      ['x-server-responses', doc['x-server-responses'] as never],
+    ];
+    for (const [path, item] of Object.entries(openApiDocument.paths)) {
+      for (const [method, op] of Object.entries(item)) {
+        if (method === 'parameters') continue;
+        expect(['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace', 'x-other-methods']).toContain(
+          method,
+        );
+        responseSets.push([`${method} ${path}`, (op as { responses: never }).responses]);
+      }
+    }
+    for (const [where, responses] of responseSets) {
+      expect([where, Object.keys(responses).length > 0]).toEqual([where, true]);
+      for (const [status, r] of Object.entries(responses)) {
+        expect([where, status]).toEqual([where, expect.stringMatching(/^[1-5]\d\d$/)]);
+        expect([where, status, typeof r.description]).toEqual([where, status, 'string']);
+      }
+    }
+    for (const key of Object.keys(doc)) {
+      expect(['openapi', 'info', 'servers', 'paths', 'components', 'security', 'tags']).toContain(
+        key.startsWith('x-') ? 'paths' : key,
+      );
+    }
+  });
+
   test('every error status the API answers on the sync paths is documented', () => {
     for (const path of SYNC_PATHS) {
       const responses = (openApiDocument.paths[path] as { patch: { responses: object } }).patch.responses;
@@ -51,6 +100,8 @@ describe('the OpenAPI document', () => {
     const page = renderOpenApiPage(openApiDocument);
     for (const path of Object.keys(openApiDocument.paths)) expect(page).toContain(path);
     expect(page).not.toContain('<script');
+    expect(page).toContain('<h3 id="ErrorEnvelope">ErrorEnvelope</h3>');
+    expect(page).toContain('&quot;api.content.state.sync.read&quot;');
     const style = /<style>(.*?)<\/style>/.exec(page)?.[1] ?? '';
     expect(DOCS_CSP).toContain(`'sha256-${createHash('sha256').update(style).digest('base64')}'`);
     expect(DOCS_CSP).toMatch(/^default-src 'none'/);
