@@ -63,8 +63,7 @@ test('--markdown prints the table the README carries', () => {
   const res = config(['--markdown'], {});
   expect(res.status).toBe(0);
   const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
-  const wrapped = `${TABLE_START}
-${res.stdout}${TABLE_END}`;
+  const wrapped = `${TABLE_START}\n${res.stdout}${TABLE_END}`;
   expect(tableInReadme(wrapped)).toEqual(tableInReadme(readme));
   expect(tableInReadme(readme).length).toBeGreaterThan(90);
 });
