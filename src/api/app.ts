@@ -11,6 +11,8 @@ import type { Metrics } from '../observability/metrics';
 import { withDeadline } from '../util/async';
 import { isAuthFailure, type Authenticator, type Principal } from './auth';
 import { errorEnvelope, notEnrolledMessage, successEnvelope, type Envelope } from './envelope';
+import { openApiDocument } from './openapi';
+import { DOCS_CSP, renderOpenApiPage } from './openapi-page';
 import { validateSyncRequest } from './validate';
 import type { TriggerStatus } from '../streams/status';
 import type { StatusListQuery } from '../streams/status-store';
@@ -32,6 +34,7 @@ export function routeLabel(path: string): string {
   if (path === STATUS_PATH) return 'status_list';
   if (path === STATUS_PAGE_PATH || path === `${STATUS_PAGE_PATH}/`) return 'ui';
   if (path === '/health' || path === '/ready' || path === '/metrics') return path.slice(1);
+  if (path === '/openapi.json' || path === '/docs') return 'openapi';
   return 'unmatched';
 }
 
@@ -136,6 +139,11 @@ export function createApp(deps: ApiDeps): express.Express {
     res.set('Content-Type', deps.metrics.registry.contentType);
     res.send(await deps.metrics.registry.metrics());
   });
+
+  // The contract is public: no authentication, whatever API_AUTH says.
+  const docsPage = renderOpenApiPage(openApiDocument);
+  app.get('/openapi.json', (_req, res) => void res.json(openApiDocument));
+  app.get('/docs', (_req, res) => void res.set('Content-Security-Policy', DOCS_CSP).type('html').send(docsPage));
 
   const requireJson = (req: Request, res: Response, next: NextFunction): void => {
     if (!req.is('application/json')) {
