@@ -220,6 +220,14 @@ export const CONFIG_SCHEMA: readonly VariableSpec[] = [
   int('API_DEPENDENCY_TIMEOUT_MS', 5000, 100, 120000, 'Cassandra or Kafka answer within this or 503, ms'),
   int('API_MAX_IN_FLIGHT', 256, 1, 100000, 'requests handled at once (503 with Retry-After beyond)'),
   int('API_PUBLISH_QUEUE_MAX', 2000, 1, 1000000, 'triggers waiting for Kafka (503 with Retry-After beyond)'),
+  int('API_PUBLISH_PRODUCERS', 2, 1, 64, 'trigger transactions in flight at once, one producer each'),
+  int(
+    'API_PUBLISH_LINGER_MS',
+    0,
+    0,
+    1000,
+    'how long an idle producer waits for more requests to share its transaction, ms',
+  ),
   int('API_RETRY_AFTER_S', 1, 1, 3600, 'Retry-After of a 503, s'),
   {
     name: 'API_DRAIN_DELAY_MS',

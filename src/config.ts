@@ -128,6 +128,10 @@ export interface Settings {
     maxInFlight: number;
     /** Triggers waiting for Kafka; more are answered 503 with Retry-After. */
     publishQueueMax: number;
+    /** Trigger transactions in flight at once, one producer each. */
+    publishProducers: number;
+    /** How long an idle producer waits for more triggers to share its transaction. */
+    publishLingerMs: number;
     retryAfterSeconds: number;
     /** On stop: readiness answers 503 this long before the server stops accepting connections. */
     drainDelayMs: number;
@@ -362,6 +366,8 @@ function apiSettings(v: ConfigValues, env: Env, problems: string[]): Settings['a
     dependencyTimeoutMs: v.int('API_DEPENDENCY_TIMEOUT_MS'),
     maxInFlight: v.int('API_MAX_IN_FLIGHT'),
     publishQueueMax: v.int('API_PUBLISH_QUEUE_MAX'),
+    publishProducers: v.int('API_PUBLISH_PRODUCERS'),
+    publishLingerMs: v.int('API_PUBLISH_LINGER_MS'),
     retryAfterSeconds: v.int('API_RETRY_AFTER_S'),
     // Behind a load balancer it needs a moment to see readiness turn 503; on one machine it does not.
     drainDelayMs: v.int('API_DRAIN_DELAY_MS'),

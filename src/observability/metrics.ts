@@ -11,6 +11,8 @@ export interface Metrics {
   transactionsCommitted: Counter<'kind'>;
   apiRequests: Counter<'route' | 'status'>;
   apiRequestSeconds: Histogram<'route'>;
+  apiTriggersPerSend: Histogram<'outcome'>;
+  apiSendSeconds: Histogram<'outcome'>;
 }
 
 export function createMetrics(registry = new Registry(), withDefaults = false): Metrics {
@@ -59,6 +61,21 @@ export function createMetrics(registry = new Registry(), withDefaults = false): 
       help: 'API request latency',
       labelNames: ['route'],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+      registers: [registry],
+    }),
+    // Group commit at work: the count is the API's trigger transactions, the sum their triggers.
+    apiTriggersPerSend: new Histogram({
+      name: 'sync_api_triggers_per_send',
+      help: 'Triggers the API published together in one send (a transaction), by outcome',
+      labelNames: ['outcome'],
+      buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500],
+      registers: [registry],
+    }),
+    apiSendSeconds: new Histogram({
+      name: 'sync_api_send_seconds',
+      help: "Time of one of the API's trigger sends, from start to commit (or failure), by outcome",
+      labelNames: ['outcome'],
+      buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
       registers: [registry],
     }),
   };
