@@ -4,7 +4,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { SyncTrigger } from '../../processors/enrolment-sync/trigger';
 import { shouldSync, type EnrolmentPolicy } from '../../processors/enrolment-sync/expand';
 import type { EnrolmentRow } from '../cassandra/enrolments';
-import { isSyncError, messageOf, SyncError } from '../errors';
+import { errorKind, isSyncError, messageOf, SyncError } from '../errors';
 import type { PublishTrigger } from '../kafka/trigger-publisher';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
@@ -262,7 +262,8 @@ export function createApp(deps: ApiDeps): express.Express {
         }),
       );
     } catch (err) {
-      if (isSyncError(err) && err.retriable) {
+      // A fenced producer published nothing and is being replaced: the client may simply retry.
+      if (isSyncError(err) && (err.retriable || errorKind(err) === 'fenced')) {
         deps.log.warn({ err, msgid }, 'dependency unavailable');
         if (err.code === 'SYNC_TIMEOUT' && giveUp.signal.aborted) {
           serviceUnavailable(res, `Service unavailable: Kafka did not answer within ${deps.dependencyTimeoutMs} ms`);
