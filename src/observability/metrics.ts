@@ -7,7 +7,7 @@ export interface Metrics {
   syncEventsProduced: Counter<'source'>;
   triggersProcessed: Counter<'outcome'>;
   triggersDeadLettered: Counter<'code'>;
-  triggerExpandSeconds: Histogram<'plan'>;
+  triggerExpandSeconds: Histogram<'outcome'>;
   transactionsCommitted: Counter<'kind'>;
   apiRequests: Counter<'route' | 'status'>;
   apiRequestSeconds: Histogram<'route'>;
@@ -39,9 +39,9 @@ export function createMetrics(registry = new Registry(), withDefaults = false): 
     }),
     triggerExpandSeconds: new Histogram({
       name: 'sync_trigger_expand_seconds',
-      help: 'Time from trigger start to its last event acknowledged',
-      labelNames: ['plan'],
-      buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300],
+      help: 'Time this process spent on an input (a trigger or a fan-out task), from taking it to its last commit, by outcome',
+      labelNames: ['outcome'],
+      buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600],
       registers: [registry],
     }),
     transactionsCommitted: new Counter({

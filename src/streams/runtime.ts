@@ -308,6 +308,7 @@ export class StreamRuntime<I> {
       metrics: this.metrics,
       onProcessed: (event: ProcessedEvent) => {
         this.metrics?.triggersProcessed.inc({ outcome: event.outcome });
+        this.metrics?.triggerExpandSeconds.observe({ outcome: event.outcome }, event.ms / 1000);
         this.events.emit('processed', event);
       },
     });

@@ -89,6 +89,18 @@ describe('processor: triggers from upstream, poison input, ids of every shape', 
 
     const out = await readTopic(ctx.kafka, output, { until: (r) => r.some((x) => x.key === 'a1'), settleMs: 300 });
     expect(parseEvents(out).filter((e) => e.key === 'a1' && e.event.edata.batchId === BATCH)).toHaveLength(1);
+
+    // Each input's time is observed, by outcome: what the runbook's "slow expansion" alert reads.
+    const expandSeconds = (await service.metrics.registry.getSingleMetric('sync_trigger_expand_seconds')?.get())
+      ?.values;
+    const count = (outcome: string) =>
+      expandSeconds?.find(
+        (v) =>
+          (v as { metricName?: string }).metricName === 'sync_trigger_expand_seconds_count' &&
+          v.labels.outcome === outcome,
+      )?.value ?? 0;
+    expect(count('dead-lettered')).toBeGreaterThanOrEqual(4);
+    expect(count('done')).toBeGreaterThanOrEqual(1);
   });
 
   test('a JSON trigger and an Avro wire-format trigger both expand; ids with quotes, backslashes, unicode and spaces come through intact', async () => {
