@@ -396,6 +396,7 @@ export class PartitionWorker<I> {
   private async handleWave(wave: WaveItem<I>[], signal: AbortSignal): Promise<void> {
     const started = Date.now();
     const { sink } = this.deps;
+    let transientFailures = 0;
     for (let attempt = 0; ; attempt++) {
       try {
         const outcomes = await Promise.all(wave.map((item) => this.expandSmall(item, signal)));
@@ -440,6 +441,18 @@ export class PartitionWorker<I> {
         const kind = errorKind(err);
         await this.giveUpUncommitted(err);
         if (kind === 'fatal' || kind === 'fenced' || kind === 'aborted' || signal.aborted) throw err;
+        // A member's own failures were settled above (its dead letter); what fails here is the
+        // wave's transaction, and one record the broker refuses (too large, invalid) fails it
+        // every time. So after SYNC_RETRIES such tries the members go one at a time: only the one
+        // whose records are refused is dead-lettered, and the partition moves on.
+        if (kind !== 'outage' && ++transientFailures > this.deps.settings.retry.retries) {
+          this.deps.log.warn(
+            { err, triggers: wave.length, partition: this.partition },
+            'small triggers keep failing together; taking them one at a time',
+          );
+          for (const item of wave) await this.handleOne(item.message, item.input, signal);
+          return;
+        }
         await this.wait(err, attempt, (wave[0] as WaveItem<I>).message, signal);
       }
     }

@@ -34,6 +34,9 @@ class MemorySink implements PartitionSink {
   private open_: Unit = { records: [], deadLetters: [], checkpoint: undefined, nextOffset: undefined };
   private since: number | undefined;
   failNextCommit: SyncError | undefined;
+  /** Refuses every commit holding one of these keys, as a broker refuses a record too large. */
+  refusedKeys = new Set<string>();
+  refusedCommits = 0;
 
   get uncommitted(): number {
     return this.open_.records.length;
@@ -57,6 +60,10 @@ class MemorySink implements PartitionSink {
     if (onlyAlso && opts.also?.some((t) => t.topic === 'checkpoints')) {
       this.restoreMarkers++;
       return;
+    }
+    if (this.open_.records.some((key) => this.refusedKeys.has(key))) {
+      this.refusedCommits++;
+      throw new SyncError('SYNC_KAFKA_REQUEST_FAILED', 'producing: MESSAGE_TOO_LARGE', { retriable: true });
     }
     if (this.failNextCommit) {
       const err = this.failNextCommit;
@@ -319,6 +326,38 @@ describe('partition worker', () => {
       'done',
     ]);
     expect(resolved).toEqual(['5']);
+  });
+
+  test('a wave whose transaction the broker keeps refusing splits after SYNC_RETRIES tries: only the member with the refused record is dead-lettered', async () => {
+    const { sink, processed, resolved, run } = setup({ retries: 2 });
+    sink.refusedKeys.add('0-1:u0');
+    await run([message(0, { users: 1 }), message(1, { users: 2 }), message(2, { users: 1 })]);
+    // The wave was tried 1 + 2 times, then member 1 alone 1 + 2 times before its dead letter.
+    expect(sink.refusedCommits).toBe(6);
+    expect(sink.committedRecords()).toEqual(['0-0:u0', '0-2:u0']);
+    const dead = sink.units.filter((u) => u.deadLetters.length > 0);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]).toMatchObject({ nextOffset: '2', records: [] });
+    expect(dead[0]?.deadLetters[0]?.headers?.['dlq.error.code']).toBe('SYNC_KAFKA_REQUEST_FAILED');
+    expect(sink.units.map((u) => u.nextOffset)).toEqual(['1', '2', '3']);
+    expect(processed.map((p) => p.outcome)).toEqual(['done', 'dead-lettered', 'done']);
+    expect(resolved).toEqual(['2']);
+  });
+
+  test('a wave whose commit meets an outage waits it out as one wave, never split or dead-lettered', async () => {
+    const { sink, processed, run } = setup({ retries: 1 });
+    let outages = 5;
+    const commit = sink.commit.bind(sink);
+    sink.commit = async (opts) => {
+      if (opts.nextOffset !== undefined && outages-- > 0) {
+        throw new SyncError('SYNC_KAFKA_UNAVAILABLE', 'brokers unreachable', { retriable: true });
+      }
+      return commit(opts);
+    };
+    await run([message(0, { users: 1 }), message(1, { users: 2 })]);
+    expect(sink.units).toHaveLength(1);
+    expect(sink.units[0]).toMatchObject({ nextOffset: '2', records: ['0-0:u0', '0-1:u0', '0-1:u1'] });
+    expect(processed.map((p) => p.outcome)).toEqual(['done', 'done']);
   });
 });
 
