@@ -31,8 +31,6 @@ export interface ServiceOptions {
   processor: boolean;
 }
 
-/** Transactional publishes in flight at once from the API (one producer each). */
-const API_PRODUCERS = 2;
 /**
  * The processor's young generation, per semi-space: Node 20's ceiling. Node 24 would grow it to
  * 64 MB during a long expansion, and peak RSS with it (docs/benchmarks.md, "Memory").
@@ -169,17 +167,47 @@ export class EnrolmentSyncService {
       // Transactional, so a trigger whose request gave up is aborted, never published later. One
       // id per producer of this process: two API instances must never fence each other.
       const instance = `${settings.kafka.clientId}.api.${hostname()}.${process.pid}.${++apiInstances}`;
-      this.apiProducers = Array.from({ length: API_PRODUCERS }, (_, i) =>
-        this.kafka.producer({
+      const transactionalIds = new Map<Producer, string>();
+      const apiProducer = (transactionalId: string): Producer => {
+        const producer = this.kafka.producer({
           idempotent: true,
-          transactionalId: `${instance}.${i}`,
+          transactionalId,
           maxInFlightRequests: 1,
           allowAutoTopicCreation: false,
           createPartitioner: javaCompatiblePartitioner,
           // The next transaction may find the last one's markers still being written
           // (CONCURRENT_TRANSACTIONS); retry that quickly rather than after kafkajs' 300 ms.
           retry: { initialRetryTime: 20, maxRetryTime: 1000, retries: 8 },
-        }),
+        });
+        transactionalIds.set(producer, transactionalId);
+        return producer;
+      };
+      // A producer whose send failed is replaced (see TriggerPublisherOptions.renew); the new one
+      // takes over its transactional id, which fences the old epoch.
+      const renew = async (broken: Producer): Promise<Producer> => {
+        const transactionalId = transactionalIds.get(broken) as string;
+        if (this.stopping) return broken;
+        const fresh = apiProducer(transactionalId);
+        try {
+          await connectTo(fresh, settings.kafka.brokers);
+        } catch (err) {
+          log.warn({ err, transactionalId }, 'could not renew an API producer; keeping the old one');
+          transactionalIds.delete(fresh);
+          return broken;
+        }
+        if (this.stopping) {
+          // stop() has disconnected the producers it knew of; this one is ours to close.
+          await fresh.disconnect().catch(() => undefined);
+          return broken;
+        }
+        this.apiProducers = this.apiProducers.map((p) => (p === broken ? fresh : p));
+        transactionalIds.delete(broken);
+        await broken.disconnect().catch(() => undefined);
+        log.info({ transactionalId }, 'API producer renewed after a failed send');
+        return fresh;
+      };
+      this.apiProducers = Array.from({ length: settings.api.publishProducers }, (_, i) =>
+        apiProducer(`${instance}.${i}`),
       );
       await Promise.all(this.apiProducers.map((p) => connectTo(p, settings.kafka.brokers)));
       const authenticate = settings.api.jwt ? await createJwtAuthenticator(settings.api.jwt) : undefined;
@@ -189,9 +217,16 @@ export class EnrolmentSyncService {
         publishTrigger: createTriggerPublisher(this.apiProducers, settings.topics.trigger, {
           transactional: true,
           maxQueued: settings.api.publishQueueMax,
+          lingerMs: settings.api.publishLingerMs,
+          renew,
+          onSend: ({ triggers, outcome, seconds }) => {
+            this.metrics.apiTriggersPerSend.observe({ outcome }, triggers);
+            this.metrics.apiSendSeconds.observe({ outcome }, seconds);
+          },
           status: { topic: settings.topics.status, partitions: status.partitionCount },
         }),
         getStatus: (triggerId) => status.get(triggerId),
+        listStatus: (query) => status.list(query),
         policy: {
           includeInactive: settings.processor.includeInactive,
           includeCompleted: settings.processor.includeCompleted,

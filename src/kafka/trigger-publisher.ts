@@ -17,6 +17,29 @@ export interface TriggerPublisherOptions {
   maxInFlight?: number;
   /** Triggers per send. */
   maxBatch?: number;
+  /**
+   * Bytes of trigger and status values per send (one trigger bigger than this goes alone). Many
+   * 1,000-user triggers in one send would otherwise exceed the broker's max.message.bytes (1 MiB
+   * by default) on a partition, and fail every request in the send.
+   */
+  maxBatchBytes?: number;
+  /**
+   * How long a send may wait for more triggers to share it, from the oldest waiting one, when a
+   * producer is idle (0: at once). A transaction costs the same round trips and markers whatever
+   * it carries, so under load a few ms buy fewer, fuller transactions.
+   */
+  lingerMs?: number;
+  /** Told about every send when it ends: for metrics (how many triggers share a transaction). */
+  onSend?: (send: SendOutcome) => void;
+  /**
+   * Transactional: gives a fresh producer (same transactional id, new epoch) for one whose send
+   * failed. kafkajs keeps its idempotence sequence numbers per producer id and rolls back those
+   * of every partition of a produce request that failed on one partition, although the others
+   * took their records: every later send of that producer then fails with
+   * OUT_OF_ORDER_SEQUENCE_NUMBER. A new producer id is the only way out. Should not reject;
+   * if it does, the old producer is used again (and renewed after its next failure).
+   */
+  renew?: (broken: Producer) => Promise<Producer>;
   /** Triggers waiting for a send; one more is refused with SYNC_OVERLOADED (retriable). */
   maxQueued?: number;
   /**
@@ -27,6 +50,16 @@ export interface TriggerPublisherOptions {
   transactional?: boolean;
   /** Where each trigger's "accepted" status record goes, in the same send (src/streams/status.ts). */
   status?: StatusTarget;
+}
+
+/**
+ * One send: `committed` (every trigger in it acknowledged), `aborted` (someone gave up while it
+ * was under way; the others were queued again) or `failed` (every trigger in it was rejected).
+ */
+export interface SendOutcome {
+  triggers: number;
+  outcome: 'committed' | 'aborted' | 'failed';
+  seconds: number;
 }
 
 /** Where the publisher records that a trigger was accepted (see src/streams/status.ts). */
@@ -40,7 +73,10 @@ type State = 'queued' | 'sending' | 'committing' | 'settled';
 interface Pending {
   message: Message;
   status: Message | undefined;
+  bytes: number;
   state: State;
+  /** performance.now() when it was queued; -Infinity once an aborted send put it back (no second linger). */
+  queuedAt: number;
   cancelled: boolean;
   resolve: () => void;
   reject: (err: unknown) => void;
@@ -53,9 +89,11 @@ interface Pending {
  * goes out in the same request (and, transactional, the same transaction), so a status query
  * right after the answer finds it, and a trigger given up on leaves no status either.
  *
- * Group commit: a trigger is sent at once when a producer is idle; triggers that arrive while
- * sends are in flight go out together in the next send. Under load one produce request carries
- * many API calls (fewer broker round trips per request), and an idle API adds no delay.
+ * Group commit: triggers that arrive while sends are in flight go out together in the next send,
+ * and an idle producer waits up to `lingerMs` for company. Under load one transaction carries many
+ * API calls (fewer round trips, fewer transaction markers, less CPU per request); every caller is
+ * still answered only when its own send is acknowledged, and a send that fails fails all of its
+ * callers.
  *
  * Bounded: at most `maxQueued` triggers wait; more are refused at once (SYNC_OVERLOADED).
  *
@@ -78,10 +116,15 @@ export function createTriggerPublisher(
   // A transactional producer runs one transaction at a time: one send in flight per producer.
   const maxInFlight = transactional ? pool.length : (options.maxInFlight ?? 2);
   const maxBatch = options.maxBatch ?? 500;
+  const maxBatchBytes = options.maxBatchBytes ?? 512 * 1024;
+  const lingerMs = options.lingerMs ?? 0;
+  const onSend = options.onSend ?? (() => undefined);
   const maxQueued = options.maxQueued ?? Number.POSITIVE_INFINITY;
   const queue: Pending[] = [];
   const idle = [...pool];
+  let queuedBytes = 0;
   let inFlight = 0;
+  let lingering: NodeJS.Timeout | undefined;
 
   const topicMessages = (batch: Pending[]) => {
     const out = [{ topic, messages: batch.map((p) => p.message) }];
@@ -97,17 +140,19 @@ export function createTriggerPublisher(
     else p.reject(err);
   };
 
-  const sendPlain = async (producer: Producer, batch: Pending[]): Promise<void> => {
+  const sendPlain = async (producer: Producer, batch: Pending[]): Promise<SendOutcome['outcome']> => {
     try {
       await producer.sendBatch({ acks: -1, topicMessages: topicMessages(batch) });
       batch.forEach((p) => settle(p));
+      return 'committed';
     } catch (err) {
       const error = translateKafkaError(err, `publishing a trigger to ${topic}`);
       batch.forEach((p) => settle(p, error));
+      return 'failed';
     }
   };
 
-  const sendTransaction = async (producer: Producer, batch: Pending[]): Promise<void> => {
+  const sendTransaction = async (producer: Producer, batch: Pending[]): Promise<SendOutcome['outcome']> => {
     let transaction: Awaited<ReturnType<Producer['transaction']>> | undefined;
     try {
       transaction = await producer.transaction();
@@ -116,7 +161,7 @@ export function createTriggerPublisher(
       await transaction?.abort().catch(() => undefined);
       const error = translateKafkaError(err, `publishing a trigger to ${topic}`);
       batch.forEach((p) => settle(p, error));
-      return;
+      return 'failed';
     }
     const live = batch.filter((p) => !p.cancelled);
     if (live.length < batch.length) {
@@ -126,32 +171,68 @@ export function createTriggerPublisher(
       } catch (err) {
         const error = translateKafkaError(err, `aborting a trigger transaction on ${topic}`);
         live.forEach((p) => settle(p, error));
-        return;
+        return 'failed';
       }
       for (const p of live) p.state = 'queued';
+      for (const p of live) p.queuedAt = Number.NEGATIVE_INFINITY;
       queue.unshift(...live);
-      return;
+      queuedBytes += live.reduce((sum, p) => sum + p.bytes, 0);
+      return 'aborted';
     }
     // The point of no return: from here the caller waits for the commit's outcome.
     batch.forEach((p) => (p.state = 'committing'));
     try {
       await transaction.commit();
       batch.forEach((p) => settle(p));
+      return 'committed';
     } catch (err) {
       const error = translateKafkaError(err, `committing a trigger transaction on ${topic}`);
       batch.forEach((p) => settle(p, error));
+      return 'failed';
     }
   };
 
   const pump = (): void => {
     while (queue.length > 0 && inFlight < maxInFlight) {
-      const batch = queue.splice(0, maxBatch);
+      const waited = performance.now() - (queue[0] as Pending).queuedAt;
+      if (queue.length < maxBatch && queuedBytes < maxBatchBytes && waited < lingerMs) {
+        if (lingering === undefined) {
+          lingering = setTimeout(
+            () => {
+              lingering = undefined;
+              pump();
+            },
+            Math.ceil(lingerMs - waited),
+          );
+          // A waiting caller keeps the process alive (its HTTP request does); the timer need not.
+          lingering.unref();
+        }
+        return;
+      }
+      let take = 0;
+      for (let bytes = 0; take < queue.length && take < maxBatch; take++) {
+        bytes += (queue[take] as Pending).bytes;
+        if (take > 0 && bytes > maxBatchBytes) break;
+      }
+      const batch = queue.splice(0, take);
+      queuedBytes -= batch.reduce((sum, p) => sum + p.bytes, 0);
       batch.forEach((p) => (p.state = 'sending'));
       const producer = (transactional ? idle.shift() : pool[0]) as Producer;
       inFlight++;
-      void (transactional ? sendTransaction(producer, batch) : sendPlain(producer, batch)).finally(() => {
+      const started = performance.now();
+      const send = transactional ? sendTransaction(producer, batch) : sendPlain(producer, batch);
+      void send.then(async (outcome) => {
+        try {
+          onSend({ triggers: batch.length, outcome, seconds: (performance.now() - started) / 1000 });
+        } catch {
+          // Metrics must not stop the publisher.
+        }
+        let next = producer;
+        if (transactional && outcome === 'failed' && options.renew) {
+          next = await options.renew(producer).catch(() => producer);
+        }
         inFlight--;
-        if (transactional) idle.push(producer);
+        if (transactional) idle.push(next);
         pump();
       });
     }
@@ -191,11 +272,14 @@ export function createTriggerPublisher(
           source: trigger.source,
         })
       : undefined;
+    const value = JSON.stringify(trigger);
     return new Promise<void>((resolve, reject) => {
       const pending: Pending = {
-        message: { key, value: JSON.stringify(trigger) },
+        message: { key, value },
         status,
+        bytes: Buffer.byteLength(value) + (status?.value ? Buffer.byteLength(status.value as Buffer | string) : 0),
         state: 'queued',
+        queuedAt: performance.now(),
         cancelled: false,
         resolve: () => {
           signal?.removeEventListener('abort', onAbort);
@@ -209,7 +293,10 @@ export function createTriggerPublisher(
       const onAbort = (): void => {
         if (pending.state === 'queued') {
           const at = queue.indexOf(pending);
-          if (at >= 0) queue.splice(at, 1);
+          if (at >= 0) {
+            queue.splice(at, 1);
+            queuedBytes -= pending.bytes;
+          }
           settle(pending, gaveUp());
         } else if (pending.state === 'sending') {
           // Transactional: its transaction will be aborted. Plain: it may still land (see above).
@@ -220,6 +307,7 @@ export function createTriggerPublisher(
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       queue.push(pending);
+      queuedBytes += pending.bytes;
       pump();
     });
   };

@@ -1,4 +1,5 @@
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { errorCodes } from '../errors';
 
 /** Metrics live in an injected registry so tests and several apps in one process never collide. */
 export interface Metrics {
@@ -10,11 +11,13 @@ export interface Metrics {
   transactionsCommitted: Counter<'kind'>;
   apiRequests: Counter<'route' | 'status'>;
   apiRequestSeconds: Histogram<'route'>;
+  apiTriggersPerSend: Histogram<'outcome'>;
+  apiSendSeconds: Histogram<'outcome'>;
 }
 
 export function createMetrics(registry = new Registry(), withDefaults = false): Metrics {
   if (withDefaults) collectDefaultMetrics({ register: registry });
-  return {
+  const metrics: Metrics = {
     registry,
     syncEventsProduced: new Counter({
       name: 'sync_events_produced_total',
@@ -60,5 +63,26 @@ export function createMetrics(registry = new Registry(), withDefaults = false): 
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
       registers: [registry],
     }),
+    // Group commit at work: the count is the API's trigger transactions, the sum their triggers.
+    apiTriggersPerSend: new Histogram({
+      name: 'sync_api_triggers_per_send',
+      help: 'Triggers the API published together in one send (a transaction), by outcome',
+      labelNames: ['outcome'],
+      buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500],
+      registers: [registry],
+    }),
+    apiSendSeconds: new Histogram({
+      name: 'sync_api_send_seconds',
+      help: "Time of one of the API's trigger sends, from start to commit (or failure), by outcome",
+      labelNames: ['outcome'],
+      buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+      registers: [registry],
+    }),
   };
+  // Series that exist from the start at 0: Prometheus's rate() and increase() cannot see a
+  // counter's first increment when the series appears already at 1, so a process's first dead
+  // letter would never show on the dashboard.
+  for (const outcome of ['done', 'dead-lettered']) metrics.triggersProcessed.inc({ outcome }, 0);
+  for (const code of errorCodes) metrics.triggersDeadLettered.inc({ code }, 0);
+  return metrics;
 }

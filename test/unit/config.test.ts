@@ -137,3 +137,18 @@ describe('loadConfig: secure connections and the API', () => {
     expect(message).toMatch(/API_JWT_AUDIENCE must be set/);
   });
 });
+
+describe('loadConfig: API group commit', () => {
+  test('two producers and no linger by default; out-of-range values are named', () => {
+    const s = loadConfig({});
+    expect(s.api.publishProducers).toBe(2);
+    expect(s.api.publishLingerMs).toBe(0);
+    expect(loadConfig({ API_PUBLISH_PRODUCERS: '4', API_PUBLISH_LINGER_MS: '3' }).api).toMatchObject({
+      publishProducers: 4,
+      publishLingerMs: 3,
+    });
+    expect(() => loadConfig({ API_PUBLISH_PRODUCERS: '0', API_PUBLISH_LINGER_MS: '-1' })).toThrow(
+      /API_PUBLISH_PRODUCERS[\s\S]*API_PUBLISH_LINGER_MS|API_PUBLISH_LINGER_MS[\s\S]*API_PUBLISH_PRODUCERS/,
+    );
+  });
+});

@@ -1,6 +1,6 @@
 import type { Producer } from 'kafkajs';
 import type { SyncTrigger } from '../../../processors/enrolment-sync/trigger';
-import { createTriggerPublisher } from '../../../src/kafka/trigger-publisher';
+import { createTriggerPublisher, type SendOutcome } from '../../../src/kafka/trigger-publisher';
 
 /**
  * The publisher's bookkeeping when a caller gives up, against a scripted stand-in for a
@@ -11,6 +11,8 @@ interface Step {
   kind: 'send' | 'commit' | 'abort';
   keys: string[];
   release(): void;
+  /** Makes the step fail as the broker would, with a kafkajs-shaped error of this type. */
+  fail(type: string): void;
 }
 
 function scriptedProducer() {
@@ -18,7 +20,14 @@ function scriptedProducer() {
   const committed: string[] = [];
   const aborted: string[] = [];
   const waitFor = (kind: Step['kind'], keys: string[]) =>
-    new Promise<void>((resolve) => steps.push({ kind, keys, release: resolve }));
+    new Promise<void>((resolve, reject) =>
+      steps.push({
+        kind,
+        keys,
+        release: resolve,
+        fail: (type) => reject(Object.assign(new Error(`broker says ${type}`), { type })),
+      }),
+    );
   const producer = {
     transaction: async () => {
       let keys: string[] = [];
@@ -49,11 +58,11 @@ function scriptedProducer() {
   return { producer, next, committed, aborted };
 }
 
-const trigger = (id: string): SyncTrigger => ({
+const trigger = (id: string, users = 1): SyncTrigger => ({
   triggerId: id,
   courseId: 'c',
   batchId: 'b',
-  userIds: ['u'],
+  userIds: Array.from({ length: users }, (_, i) => `user-${i}`),
   requestedBy: 'test',
   requestedAt: 0,
   source: 'api',
@@ -134,3 +143,162 @@ describe('transactional trigger publisher: giving up', () => {
     expect([await first, await second]).toEqual(['ok', 'ok']);
   });
 });
+
+describe('transactional trigger publisher: group commit', () => {
+  test('triggers within the linger share one transaction, and onSend counts them', async () => {
+    const { producer, next, committed } = scriptedProducer();
+    const sends: SendOutcome[] = [];
+    const publish = createTriggerPublisher([producer], 't', {
+      transactional: true,
+      lingerMs: 40,
+      onSend: (s) => sends.push(s),
+    });
+    const results = ['a', 'b', 'c'].map((id) => settled(publish(trigger(id))));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const d = settled(publish(trigger('d')));
+    const send = await waitForStep(next, 'send');
+    expect(send.keys).toEqual(['a', 'b', 'c', 'd']);
+    send.release();
+    (await next('commit')).release();
+    expect(await Promise.all([...results, d])).toEqual(['ok', 'ok', 'ok', 'ok']);
+    expect(committed).toEqual(['a', 'b', 'c', 'd']);
+    expect(sends).toEqual([{ triggers: 4, outcome: 'committed', seconds: expect.any(Number) }]);
+  });
+
+  test('without a linger, the first trigger goes at once and the rest share the next transaction', async () => {
+    const { producer, next } = scriptedProducer();
+    const publish = createTriggerPublisher([producer], 't', { transactional: true });
+    const a = settled(publish(trigger('a')));
+    const sendA = await next('send');
+    expect(sendA.keys).toEqual(['a']);
+    const rest = ['b', 'c', 'd'].map((id) => settled(publish(trigger(id))));
+    sendA.release();
+    (await next('commit')).release();
+    const sendRest = await next('send');
+    expect(sendRest.keys).toEqual(['b', 'c', 'd']);
+    sendRest.release();
+    (await next('commit')).release();
+    expect(await Promise.all([a, ...rest])).toEqual(['ok', 'ok', 'ok', 'ok']);
+  });
+
+  test('a full batch goes at once, without waiting out the linger', async () => {
+    const { producer, next } = scriptedProducer();
+    const publish = createTriggerPublisher([producer], 't', { transactional: true, lingerMs: 60_000, maxBatch: 2 });
+    const first = ['a', 'b', 'c'].map((id) => settled(publish(trigger(id))));
+    const send = await next('send');
+    expect(send.keys).toEqual(['a', 'b']);
+    send.release();
+    (await next('commit')).release();
+    expect(await Promise.all(first.slice(0, 2))).toEqual(['ok', 'ok']);
+  });
+
+  test('sends are bounded in bytes: big triggers split over transactions, one too big goes alone', async () => {
+    const { producer, next, committed } = scriptedProducer();
+    const size = Buffer.byteLength(JSON.stringify(trigger('x', 100)));
+    const publish = createTriggerPublisher([producer], 't', {
+      transactional: true,
+      lingerMs: 60_000,
+      maxBatchBytes: size * 2,
+    });
+    const results = [
+      settled(publish(trigger('big', 1000))),
+      ...['a', 'b', 'c', 'd'].map((id) => settled(publish(trigger(id, 100)))),
+    ];
+    const keysOfSends: string[][] = [];
+    for (let i = 0; i < 3; i++) {
+      const send = await next('send');
+      keysOfSends.push(send.keys);
+      send.release();
+      (await next('commit')).release();
+    }
+    // Each send was full in bytes, so none waited for the (one-minute) linger.
+    expect(keysOfSends).toEqual([['big'], ['a', 'b'], ['c', 'd']]);
+    expect(await Promise.all(results)).toEqual(['ok', 'ok', 'ok', 'ok', 'ok']);
+    expect(committed).toEqual(['big', 'a', 'b', 'c', 'd']);
+  });
+
+  test('a shared send that fails fails every trigger in it, aborts its transaction, and commits nothing', async () => {
+    const { producer, next, committed, aborted } = scriptedProducer();
+    const sends: SendOutcome[] = [];
+    const publish = createTriggerPublisher([producer], 't', {
+      transactional: true,
+      lingerMs: 20,
+      onSend: (s) => sends.push(s),
+    });
+    const results = ['a', 'b', 'c'].map((id) => publish(trigger(id)).catch((err: unknown) => err));
+    const send = await waitForStep(next, 'send');
+    expect(send.keys).toEqual(['a', 'b', 'c']);
+    send.fail('MESSAGE_TOO_LARGE');
+    (await next('abort')).release();
+    for (const err of await Promise.all(results)) {
+      expect(err).toMatchObject({ code: 'SYNC_KAFKA_REQUEST_FAILED', retriable: true });
+    }
+    expect(committed).toEqual([]);
+    expect(aborted).toEqual(['a', 'b', 'c']);
+    expect(sends).toEqual([{ triggers: 3, outcome: 'failed', seconds: expect.any(Number) }]);
+  });
+
+  test('a commit that fails fails every trigger of the transaction', async () => {
+    const { producer, next, committed } = scriptedProducer();
+    const publish = createTriggerPublisher([producer], 't', { transactional: true, lingerMs: 20 });
+    const results = ['a', 'b'].map((id) => publish(trigger(id)).catch((err: unknown) => err));
+    (await waitForStep(next, 'send')).release();
+    (await next('commit')).fail('COORDINATOR_NOT_AVAILABLE');
+    for (const err of await Promise.all(results)) expect(err).toMatchObject({ retriable: true });
+    expect(committed).toEqual([]);
+  });
+});
+
+describe('transactional trigger publisher: a producer whose send failed', () => {
+  test('is renewed before its next send; one whose send was given up on is not', async () => {
+    const broken = scriptedProducer();
+    const fresh = scriptedProducer();
+    const renewed: Producer[] = [];
+    const publish = createTriggerPublisher([broken.producer], 't', {
+      transactional: true,
+      renew: async (p) => {
+        renewed.push(p);
+        return fresh.producer;
+      },
+    });
+    const failed = settled(publish(trigger('a')));
+    (await broken.next('send')).fail('MESSAGE_TOO_LARGE');
+    (await broken.next('abort')).release();
+    expect(await failed).toBe('SYNC_KAFKA_REQUEST_FAILED');
+    expect(renewed).toEqual([broken.producer]);
+
+    const ok = settled(publish(trigger('b')));
+    (await fresh.next('send')).release();
+    (await fresh.next('commit')).release();
+    expect(await ok).toBe('ok');
+    expect(fresh.committed).toEqual(['b']);
+    await expect(broken.next('send')).rejects.toThrow(/no send step/);
+
+    // Given up on: aborted on purpose, nothing wrong with the producer.
+    const giveUp = new AbortController();
+    const gaveUp = settled(publish(trigger('c'), { signal: giveUp.signal }));
+    const send = await fresh.next('send');
+    giveUp.abort();
+    send.release();
+    (await fresh.next('abort')).release();
+    expect(await gaveUp).toBe('SYNC_TIMEOUT');
+    expect(renewed).toHaveLength(1);
+  });
+});
+
+/** Like `next`, for a step that comes after a timer (the linger), not within a few ticks. */
+async function waitForStep(
+  next: (kind: Step['kind']) => Promise<Step>,
+  kind: Step['kind'],
+  timeoutMs = 2000,
+): Promise<Step> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await next(kind);
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+}
