@@ -6,6 +6,10 @@
  *   BENCH_ROWS, BENCH_TARGET   override the sizes
  *   --peer-check               only check the plain-JVM peer against ours on the 1,000-user batch
  *   --api                      only the API figures (5), printed, docs/ left alone
+ *   --expansions               only the exactly-once expansions of the 10,000-user and the big batch
+ *                              (CPU-s per 1M events, events/s, peak RSS), printed, docs untouched;
+ *                              BENCH_PROCESSOR_NODE_ARGS are node's arguments for the processor (--cpu-prof…),
+ *                              BENCH_PROCESSOR_OUTPUT a path prefix its output is kept at
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -223,13 +227,16 @@ function procStats(pid: number): ProcStats {
 
 function startChild(args: string[], env: Record<string, string>): { child: ChildProcess; output: () => string } {
   let output = '';
-  const child = spawn('node', [path.join(root, 'dist/src/cli.js'), ...args], {
+  const nodeArgs = process.env.BENCH_PROCESSOR_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn('node', [...nodeArgs, path.join(root, 'dist/src/cli.js'), ...args], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+  const keep = process.env.BENCH_PROCESSOR_OUTPUT;
+  if (keep) child.once('exit', () => writeFileSync(`${keep}.${child.pid}.log`, output));
   return { child, output: () => output };
 }
 
@@ -976,6 +983,10 @@ async function main(): Promise<void> {
     `BENCH_SIZE=${size}: ${ROWS.toLocaleString()} rows, target batch ${TARGET.toLocaleString()} users, keyspace ${keyspace}`,
   );
   await seed();
+  if (process.argv.includes('--expansions')) {
+    await expansionsOnly();
+    return;
+  }
   if (process.argv.includes('--api')) {
     // Only (5), printed and not written to docs/: for comparing API changes run against run.
     log('(5) API latency and throughput');
@@ -1111,6 +1122,24 @@ async function main(): Promise<void> {
   log('(5) API latency and throughput');
   await apiLatencyAndThroughput();
   report();
+}
+
+/** The figures the memory and CPU work is judged by, for one build, without the rest of the bench. */
+async function expansionsOnly(): Promise<void> {
+  const result: Record<string, number> = {};
+  for (const [batchId, users, name] of [
+    [MID_BATCH, MID, 'mid'],
+    [BIG_BATCH, TARGET, 'big'],
+  ] as const) {
+    log(`(3) expansion of ${users.toLocaleString()} users, exactly once`);
+    const r = await expansion(batchId, users, 'exactly_once', {}, name === 'big' ? 'count' : 'none');
+    result[`${name}_events_per_s`] = r.rate;
+    result[`${name}_cpu_s_per_million`] = Number(((r.stats.cpuMs / 1000) * (1_000_000 / r.events)).toFixed(1));
+    result[`${name}_peak_rss_mb`] = r.stats.peakRssMb;
+    result[`${name}_ms`] = r.ms;
+    log(`  ${JSON.stringify(result)}`);
+  }
+  process.stdout.write(`${JSON.stringify({ size, node: process.version, ...result })}\n`);
 }
 
 main().catch((err) => {

@@ -20,6 +20,7 @@ import type { Logger } from './observability/logger';
 import { createMetrics, type Metrics } from './observability/metrics';
 import { syncEventAvroType } from './schemas';
 import { messageOf, SyncError } from './errors';
+import { capYoungGeneration } from './streams/heap';
 import { StreamRuntime } from './streams/runtime';
 import { StatusStore } from './streams/status-store';
 import type { TriggerStatus } from './streams/status';
@@ -30,6 +31,11 @@ export interface ServiceOptions {
   processor: boolean;
 }
 
+/**
+ * The processor's young generation, per semi-space: Node 20's ceiling. Node 24 would grow it to
+ * 64 MB during a long expansion, and peak RSS with it (docs/benchmarks.md, "Memory").
+ */
+const PROCESSOR_SEMI_SPACE_MB = 16;
 let apiInstances = 0;
 
 /**
@@ -119,6 +125,7 @@ export class EnrolmentSyncService {
         running: { findRunning: (c, b, signal) => status.findRunning(c, b, signal, false) },
       });
       const p = settings.processor;
+      capYoungGeneration(PROCESSOR_SEMI_SPACE_MB);
       this.runtime = new StreamRuntime(
         this.kafka,
         processor,

@@ -39,6 +39,11 @@ export function toSyncRecords(
   policy: EnrolmentPolicy,
   encode: SyncEventEncoder,
 ): OutputRecord[] {
+  if (encode.many) {
+    const userIds: string[] = [];
+    for (const row of rows) if (shouldSync(row, policy)) userIds.push(row.userId);
+    return encode.many(trigger, userIds);
+  }
   const records: OutputRecord[] = [];
   const ets = trigger.requestedAt;
   for (const row of rows) {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import type avro from 'avsc';
 import { SyncError } from '../../src/errors';
 
@@ -56,7 +56,27 @@ export function syncEventUuid(triggerId: string, userId: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
-export type SyncEventEncoder = (event: SyncEvent) => Buffer | string;
+/**
+ * One event to bytes. An encoder may also offer `many`: every event of a trigger's chunk of
+ * users written at once, straight into shared buffers (the JSON format does).
+ */
+export type SyncEventEncoder = ((event: SyncEvent) => Buffer | string) & { many?: ManyEventsEncoder };
+
+/** The sync events (key and value) of `userIds` for one trigger, in order. */
+export type ManyEventsEncoder = (trigger: EventSource, userIds: readonly string[]) => EncodedEvent[];
+
+export interface EventSource {
+  triggerId: string;
+  courseId: string;
+  batchId: string;
+  /** The events' ets. */
+  requestedAt: number;
+}
+
+export interface EncodedEvent {
+  key: Buffer;
+  value: Buffer;
+}
 
 /**
  * Validates every event against its Avro schema before it is encoded: a record that fails is
@@ -79,10 +99,23 @@ export function createSyncEventEncoder(
     }
   };
   if (format === 'json') {
-    return (event) => {
+    const one: SyncEventEncoder = (event) => {
       check(event);
       return syncEventJson(event);
     };
+    // The schema types every field and constrains none beyond its type, and all events of a
+    // chunk share everything but the user id: checking one of them and that every user id is a
+    // string checks them all.
+    one.many = (trigger, userIds) => {
+      const first = userIds[0];
+      if (first === undefined) return [];
+      check(buildSyncEvent(trigger.courseId, trigger.batchId, first, trigger.requestedAt, NIL_UUID));
+      for (const userId of userIds) {
+        if (typeof userId !== 'string') check(buildSyncEvent(trigger.courseId, trigger.batchId, userId, 0, NIL_UUID));
+      }
+      return writeSyncEventsJson(trigger, userIds);
+    };
+    return one;
   }
   if (!frame) throw new Error('the Avro format needs a registered schema id');
   return (event) => {
@@ -117,4 +150,81 @@ export function syncEventJson(e: SyncEvent): string {
     `"edata":{"action":${quoteRepeated(e.edata.action)},"iteration":${q(e.edata.iteration)},` +
     `"batchId":${quoteRepeated(e.edata.batchId)},"userId":${q(e.edata.userId)},"courseId":${quoteRepeated(e.edata.courseId)}}}`
   );
+}
+
+const NIL_UUID = '00000000-0000-0000-0000-000000000000';
+/** Buffers the events of a chunk are written into; a new one is started when one is full. */
+const ARENA_BYTES = 256 * 1024;
+const HEX = Buffer.from('0123456789abcdef');
+
+/**
+ * Every event of `userIds` for one trigger, each exactly the UTF-8 of syncEventJson(event) (and
+ * its key the UTF-8 of the user id), written straight into a few large buffers: one small view
+ * per key and per value instead of a string, its concatenations and a copy for the client. The
+ * parts that do not depend on the user are encoded once; the name-based UUID is hashed from a
+ * reused name buffer in one call.
+ */
+export function writeSyncEventsJson(trigger: EventSource, userIds: readonly string[]): EncodedEvent[] {
+  const q = JSON.stringify;
+  const ets = trigger.requestedAt;
+  const batch = q(trigger.batchId);
+  const head = Buffer.from(`{"eid":"BE_JOB_REQUEST","ets":${q(ets)},"mid":"LP.${ets}.`);
+  const afterMid = Buffer.from(
+    '","actor":{"type":"System","id":"Course Batch Updater"},' +
+      '"context":{"pdata":{"ver":"1.0","id":"org.sunbird.platform"}},' +
+      `"object":{"type":"CourseBatchEnrolment","id":"${batch.slice(1, -1)}_`,
+  );
+  const afterObjectId = Buffer.from(
+    `"},"edata":{"action":"user-enrolment-sync","iteration":1,"batchId":${batch},"userId":"`,
+  );
+  const tail = Buffer.from(`","courseId":${q(trigger.courseId)}}}`);
+  const fixed = head.length + 36 + afterMid.length + afterObjectId.length + tail.length;
+  // The UUID's name: the namespace, then the JSON array [triggerId, userId].
+  const namePrefix = Buffer.concat([SYNC_EVENT_NAMESPACE, Buffer.from(`[${q(trigger.triggerId)},`)]);
+  let name = Buffer.allocUnsafe(namePrefix.length + 256);
+  namePrefix.copy(name);
+
+  const out: EncodedEvent[] = new Array(userIds.length);
+  let arena = Buffer.allocUnsafeSlow(ARENA_BYTES);
+  let at = 0;
+  for (let i = 0; i < userIds.length; i++) {
+    const userId = userIds[i] as string;
+    const quoted = q(userId);
+    // The user id as it appears inside JSON quotes: itself, unless JSON escapes something in it.
+    const inner = quoted.length === userId.length + 2 ? userId : quoted.slice(1, -1);
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: the key, the id twice inside the event.
+    const most = 3 * (userId.length + 2 * inner.length) + fixed;
+    if (at + most > arena.length) {
+      arena = Buffer.allocUnsafeSlow(Math.max(ARENA_BYTES, most));
+      at = 0;
+    }
+    const keyStart = at;
+    at += arena.write(userId, at, 'utf8');
+    const valueStart = at;
+    at += head.copy(arena, at);
+    // mid's UUID: version-5 of the name, as syncEventUuid makes it.
+    const nameEnd = namePrefix.length + 3 * quoted.length + 1;
+    if (nameEnd > name.length) {
+      name = Buffer.allocUnsafe(nameEnd);
+      namePrefix.copy(name);
+    }
+    let n = namePrefix.length + name.write(quoted, namePrefix.length, 'utf8');
+    name[n++] = 0x5d; // ]
+    const digest = hash('sha1', name.subarray(0, n), 'buffer');
+    digest[6] = ((digest[6] as number) & 0x0f) | 0x50;
+    digest[8] = ((digest[8] as number) & 0x3f) | 0x80;
+    for (let b = 0; b < 16; b++) {
+      if (b === 4 || b === 6 || b === 8 || b === 10) arena[at++] = 0x2d; // -
+      const byte = digest[b] as number;
+      arena[at++] = HEX[byte >> 4] as number;
+      arena[at++] = HEX[byte & 0x0f] as number;
+    }
+    at += afterMid.copy(arena, at);
+    at += arena.write(inner, at, 'utf8');
+    at += afterObjectId.copy(arena, at);
+    at += arena.write(inner, at, 'utf8');
+    at += tail.copy(arena, at);
+    out[i] = { key: arena.subarray(keyStart, valueStart), value: arena.subarray(valueStart, at) };
+  }
+  return out;
 }

@@ -2,7 +2,7 @@ import { types, type Client } from 'cassandra-driver';
 import type { Settings } from '../config';
 import { SyncError } from '../errors';
 import type { Logger } from '../observability/logger';
-import { mapConcurrent, mergeBounded, throwIfAborted } from '../util/async';
+import { Budget, mapConcurrent, mergeBounded, throwIfAborted } from '../util/async';
 import { translateCassandraError } from './client';
 import { MAX_TOKEN, MIN_TOKEN, splitRange, tokenOf, type TokenRange } from './token-ranges';
 
@@ -71,6 +71,8 @@ type Pager = (range: TokenRange, pageState: string | undefined) => Promise<types
 
 interface RangeStep {
   index: number;
+  /** Rows of the read-ahead budget this step holds until its consumer is done with it. */
+  held: number;
   rows: EnrolmentRow[];
   /** The range's progress after these rows; null once the range is finished. */
   progress: RangeProgress | null;
@@ -84,6 +86,12 @@ interface RangeStep {
 export class EnrolmentReader {
   private readonly table: string;
   private indexName: string | null | undefined;
+  /**
+   * Rows read ahead of their consumers, across every read of this reader (every input partition
+   * of the process): what one read alone may hold, 2 × scanConcurrency pages. Without it, each
+   * partition expanded at once held as much again, and the heap grew with the partitions.
+   */
+  private readonly readAhead: Budget;
 
   constructor(
     private readonly client: Client,
@@ -93,6 +101,12 @@ export class EnrolmentReader {
   ) {
     this.table = `${keyspace}.user_enrolments`;
     this.keyspace = keyspace;
+    this.readAhead = new Budget(2 * settings.scanConcurrency * settings.pageSize);
+  }
+
+  /** Rows read but not yet taken by their consumers (for tests and metrics). */
+  get rowsReadAhead(): number {
+    return this.readAhead.inUse;
   }
 
   private readonly keyspace: string;
@@ -278,6 +292,19 @@ export class EnrolmentReader {
    */
   private async *readRanges(position: ReadPosition, signal: AbortSignal, fetchPage: Pager): AsyncGenerator<BatchPage> {
     const open = new Map<number, RangeProgress>(position.ranges.map((r, i) => [i, r]));
+    const { pageSize } = this.settings;
+    const budget = this.readAhead;
+    // What this read holds of the shared budget; all of it goes back when the read ends, however
+    // it ends (pages fetched but never taken included).
+    let held = 0;
+    let ended = false;
+    const stop = new AbortController();
+    const onAbort = (): void => stop.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    const give = (amount: number): void => {
+      held -= amount;
+      budget.give(amount);
+    };
     const sources = position.ranges.map(
       (range, index) =>
         async function* (): AsyncGenerator<RangeStep> {
@@ -287,21 +314,39 @@ export class EnrolmentReader {
           let firstPage = true;
           do {
             throwIfAborted(signal);
-            const page = await fetchPage(bounds, pageState);
+            await budget.take(pageSize, stop.signal);
+            held += pageSize;
+            if (ended) return give(pageSize);
+            let page: types.ResultSet;
+            try {
+              page = await fetchPage(bounds, pageState);
+            } catch (err) {
+              if (!ended) give(pageSize);
+              throw err;
+            }
             const all = page.rows.map(toEnrolment);
             const rows = firstPage ? withoutSkipped(all, range.skip) : all;
             firstPage = false;
             pageState = page.pageState;
             progress = advance(progress, rows);
-            yield { index, rows, progress: pageState ? progress : null };
+            yield { index, held: pageSize, rows, progress: pageState ? progress : null };
           } while (pageState);
         },
     );
     const steps = mergeBounded(sources, this.settings.scanConcurrency, this.settings.scanConcurrency * 2);
-    for await (const step of steps) {
-      if (step.progress === null) open.delete(step.index);
-      else open.set(step.index, step.progress);
-      yield { rows: step.rows, position: { plan: position.plan, ranges: [...open.values()] } };
+    try {
+      for await (const step of steps) {
+        if (step.progress === null) open.delete(step.index);
+        else open.set(step.index, step.progress);
+        yield { rows: step.rows, position: { plan: position.plan, ranges: [...open.values()] } };
+        // Asked for the next page: this one's records are with the sink.
+        give(step.held);
+      }
+    } finally {
+      ended = true;
+      signal.removeEventListener('abort', onAbort);
+      stop.abort();
+      give(held);
     }
   }
 

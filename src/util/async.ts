@@ -128,3 +128,63 @@ export async function* mergeBounded<T>(
     releaseProducers();
   }
 }
+
+/**
+ * An amount shared by several producers, such as the rows every reader of the process may hold
+ * ahead of its consumer. take() waits until the amount is free, first come first served, so a
+ * busy reader cannot starve another; an amount larger than the whole budget is granted when
+ * nothing else is held, so it cannot wait forever.
+ */
+export class Budget {
+  private used = 0;
+  private readonly waiting: Array<{ amount: number; grant: () => void }> = [];
+
+  constructor(readonly capacity: number) {}
+
+  get inUse(): number {
+    return this.used;
+  }
+
+  async take(amount: number, signal?: AbortSignal): Promise<void> {
+    if (signal) throwIfAborted(signal);
+    if (this.waiting.length === 0 && this.fits(amount)) {
+      this.used += amount;
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+      const entry = {
+        amount,
+        grant: (): void => {
+          signal?.removeEventListener('abort', onAbort);
+          this.used += amount;
+          resolve();
+        },
+      };
+      const onAbort = (): void => {
+        const at = this.waiting.indexOf(entry);
+        if (at >= 0) this.waiting.splice(at, 1);
+        reject(abortError(signal));
+        // The one that left may have been what held the next in line back.
+        this.grantWaiting();
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(entry);
+    });
+  }
+
+  give(amount: number): void {
+    this.used = Math.max(0, this.used - amount);
+    this.grantWaiting();
+  }
+
+  private fits(amount: number): boolean {
+    return this.used === 0 || this.used + amount <= this.capacity;
+  }
+
+  private grantWaiting(): void {
+    for (let next = this.waiting[0]; next !== undefined && this.fits(next.amount); next = this.waiting[0]) {
+      this.waiting.shift();
+      next.grant();
+    }
+  }
+}

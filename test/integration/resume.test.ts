@@ -88,4 +88,45 @@ describe('whole-batch reads resume exactly from a reported position', () => {
       });
     }
   });
+
+  test('reads running side by side share one read-ahead, and give it all back however they end', async () => {
+    const settings = loadConfig({
+      CASSANDRA_KEYSPACE: ctx.settings.cassandra.keyspace,
+      SYNC_READ_PLAN: 'scan',
+      SYNC_SCAN_RANGES: '16',
+      SYNC_SCAN_CONCURRENCY: '4',
+      SYNC_PAGE_SIZE: '50',
+    });
+    const reader = new EnrolmentReader(ctx.cassandra, settings.cassandra.keyspace, settings.processor);
+    const limit = 2 * 4 * 50;
+    let most = 0;
+    // Three slow consumers: each alone could hold the whole limit; together they may not exceed it.
+    const readAll = async (): Promise<number> => {
+      let rows = 0;
+      for await (const page of reader.readBatch(COURSE, BATCH, new AbortController().signal)) {
+        rows += page.rows.length;
+        most = Math.max(most, reader.rowsReadAhead);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      return rows;
+    };
+    expect(await Promise.all([readAll(), readAll(), readAll()])).toEqual([USERS, USERS, USERS]);
+    expect(most).toBeGreaterThan(0);
+    expect(most).toBeLessThanOrEqual(limit);
+    expect(reader.rowsReadAhead).toBe(0);
+
+    // A consumer that stops early, and a read that is aborted, leave nothing held.
+    for await (const page of reader.readBatch(COURSE, BATCH, new AbortController().signal)) {
+      if (page.rows.length > 0) break;
+    }
+    const stop = new AbortController();
+    await expect(
+      (async () => {
+        for await (const page of reader.readBatch(COURSE, BATCH, stop.signal)) if (page.rows.length > 0) stop.abort();
+      })(),
+    ).rejects.toMatchObject({ code: 'SYNC_ABORTED' });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(reader.rowsReadAhead).toBe(0);
+    expect(await readAll()).toBe(USERS);
+  });
 });

@@ -5,6 +5,7 @@ import {
   createSyncEventEncoder,
   syncEventJson,
   syncEventUuid,
+  writeSyncEventsJson,
 } from '../../../processors/enrolment-sync/sync-event';
 import { parseTrigger } from '../../../processors/enrolment-sync/trigger';
 import { syncEventAvroType } from '../../../src/schemas';
@@ -69,7 +70,7 @@ describe('enrolment policy', () => {
       defaults,
       encode,
     );
-    expect(records.map((r) => r.key)).toEqual(['a', 'c']);
+    expect(records.map((r) => r.key?.toString())).toEqual(['a', 'c']);
     expect(JSON.parse(records[1]!.value as string).object.id).toBe('batch_id_c');
   });
 
@@ -97,14 +98,13 @@ describe('enrolment policy', () => {
     const row = { userId: 'u-1', active: true, status: 1 };
     const origin = { topic: 't', partition: 0, offset: '7', timestamp: '0' };
     const forms = [1614837484382, '1614837484382', '2021-03-04T05:58:04.382Z', '2021-03-04 05:58:04:382+0000'];
-    const values = forms.map(
-      (requestedAt) =>
-        toSyncRecords(
-          parseTrigger({ triggerId: 'tr', courseId: 'c', batchId: 'b', requestedAt }, origin),
-          [row],
-          defaults,
-          encode,
-        )[0]!.value,
+    const values = forms.map((requestedAt) =>
+      toSyncRecords(
+        parseTrigger({ triggerId: 'tr', courseId: 'c', batchId: 'b', requestedAt }, origin),
+        [row],
+        defaults,
+        encode,
+      )[0]!.value.toString(),
     );
     expect(new Set(values).size).toBe(1);
     expect(JSON.parse(values[0] as string)).toMatchObject({
@@ -146,5 +146,86 @@ describe('hand-written JSON', () => {
         expect(syncEventJson(event)).toBe(JSON.stringify(event));
       }
     }
+  });
+});
+
+describe('events written straight into buffers', () => {
+  const ids = [
+    'plain',
+    `o'brien "q"`,
+    'back\\slash',
+    'ünï-用户-🎓',
+    'tab\there',
+    '\u0000ctl',
+    'lone \ud800 high',
+    '\udc00 lone low',
+    'x'.repeat(70_000),
+    '',
+  ];
+  const expected = (t: { triggerId: string; courseId: string; batchId: string; requestedAt: number }, userId: string) =>
+    Buffer.from(
+      syncEventJson(buildSyncEvent(t.courseId, t.batchId, userId, t.requestedAt, syncEventUuid(t.triggerId, userId))),
+    );
+
+  test('are byte for byte the one-event encoding, key and value, for ids of every shape', () => {
+    for (const batchId of ['batch_1', 'b "ü" \ud83c', '\\']) {
+      const t = {
+        triggerId: `trig "${batchId}" 🎓`,
+        courseId: `course ${batchId}`,
+        batchId,
+        requestedAt: 1614838059898,
+      };
+      const out = writeSyncEventsJson(t, ids);
+      expect(out).toHaveLength(ids.length);
+      ids.forEach((userId, i) => {
+        expect(out[i]!.key.equals(Buffer.from(userId))).toBe(true);
+        expect(out[i]!.value.toString()).toBe(expected(t, userId).toString());
+        expect(out[i]!.value.equals(expected(t, userId))).toBe(true);
+      });
+    }
+  });
+
+  test('stay intact across many buffers: every event keeps its own bytes', () => {
+    const t = { triggerId: 't-1', courseId: 'c', batchId: 'b', requestedAt: 5 };
+    const userIds = Array.from({ length: 5000 }, (_, i) => `user-${i}-${'y'.repeat(i % 97)}`);
+    const out = writeSyncEventsJson(t, userIds);
+    expect(new Set(out.map((e) => e.value.buffer)).size).toBeGreaterThan(2);
+    userIds.forEach((userId, i) => {
+      expect(out[i]!.key.toString()).toBe(userId);
+      expect(out[i]!.value.equals(expected(t, userId))).toBe(true);
+    });
+  });
+
+  test('the JSON encoder writes chunks this way, after checking them against the schema', () => {
+    const encode = createSyncEventEncoder(syncEventAvroType(), 'json');
+    expect(encode.many).toBeDefined();
+    const records = toSyncRecords(
+      trigger,
+      [
+        { userId: 'a', active: true, status: 1 },
+        { userId: 'b', active: false, status: 1 },
+      ],
+      { includeInactive: false, includeCompleted: true },
+      encode,
+    );
+    expect(records).toHaveLength(1);
+    expect(records[0]!.value).toEqual(
+      Buffer.from(
+        encode(
+          buildSyncEvent(
+            trigger.courseId,
+            trigger.batchId,
+            'a',
+            trigger.requestedAt,
+            syncEventUuid(trigger.triggerId, 'a'),
+          ),
+        ) as string,
+      ),
+    );
+    const bad = [42 as unknown as string];
+    expect(() => encode.many!(trigger, bad)).toThrow(expect.objectContaining({ code: 'SYNC_INVALID_EVENT' }));
+    expect(() => encode.many!({ ...trigger, requestedAt: 1.5 }, ['a'])).toThrow(
+      expect.objectContaining({ code: 'SYNC_INVALID_EVENT', field: 'ets' }),
+    );
   });
 });

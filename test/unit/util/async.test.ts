@@ -1,4 +1,4 @@
-import { mapConcurrent, mergeBounded, withDeadline } from '../../../src/util/async';
+import { Budget, mapConcurrent, mergeBounded, withDeadline } from '../../../src/util/async';
 
 async function* counted(label: string, n: number, log: string[]): AsyncGenerator<string> {
   for (let i = 0; i < n; i++) {
@@ -65,4 +65,53 @@ test('mapConcurrent keeps order and never exceeds its concurrency', async () => 
 test('withDeadline rejects a promise that takes too long', async () => {
   await expect(withDeadline(new Promise(() => undefined), 10, () => new Error('late'))).rejects.toThrow('late');
   await expect(withDeadline(Promise.resolve(3), 1000, () => new Error('late'))).resolves.toBe(3);
+});
+
+describe('Budget', () => {
+  const tick = () => new Promise((r) => setImmediate(r));
+
+  test('grants up to its capacity; the rest waits until enough is given back, first come first served', async () => {
+    const budget = new Budget(10);
+    await budget.take(6);
+    const order: string[] = [];
+    const big = budget.take(8).then(() => order.push('big'));
+    const small = budget.take(2).then(() => order.push('small'));
+    await tick();
+    // 2 would fit, but it queued behind 8: a stream of small takes cannot starve a big one.
+    expect(order).toEqual([]);
+    expect(budget.inUse).toBe(6);
+    budget.give(6);
+    await big;
+    await small;
+    expect(order).toEqual(['big', 'small']);
+    expect(budget.inUse).toBe(10);
+    budget.give(10);
+    expect(budget.inUse).toBe(0);
+  });
+
+  test('an amount larger than the whole budget is granted once nothing else is held', async () => {
+    const budget = new Budget(5);
+    await budget.take(3);
+    let granted = false;
+    const huge = budget.take(50).then(() => (granted = true));
+    await tick();
+    expect(granted).toBe(false);
+    budget.give(3);
+    await huge;
+    expect(budget.inUse).toBe(50);
+  });
+
+  test('an aborted wait takes nothing and lets the next in line through', async () => {
+    const budget = new Budget(4);
+    await budget.take(3);
+    const stop = new AbortController();
+    const aborted = budget.take(4, stop.signal);
+    const next = budget.take(1);
+    stop.abort();
+    await expect(aborted).rejects.toMatchObject({ code: 'SYNC_ABORTED' });
+    await next;
+    expect(budget.inUse).toBe(4);
+    await expect(budget.take(1, stop.signal)).rejects.toMatchObject({ code: 'SYNC_ABORTED' });
+    expect(budget.inUse).toBe(4);
+  });
 });
