@@ -14,6 +14,7 @@ import { EnrolmentReader } from './cassandra/enrolments';
 import type { Settings } from './config';
 import { connectTo, createKafka, javaCompatiblePartitioner, translateKafkaError } from './kafka/client';
 import { confluentFrame } from './kafka/codecs';
+import { kafkajsProducerClient } from './kafka/kafkajs-producer';
 import { createRegistry, registerSchemas } from './kafka/registry';
 import { createTriggerPublisher } from './kafka/trigger-publisher';
 import type { Logger } from './observability/logger';
@@ -123,6 +124,7 @@ export class EnrolmentSyncService {
       const p = settings.processor;
       this.runtime = new StreamRuntime(
         this.kafka,
+        kafkajsProducerClient(this.kafka),
         processor,
         {
           inputTopic: settings.topics.trigger,

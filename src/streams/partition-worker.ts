@@ -1,4 +1,4 @@
-import type { Message } from 'kafkajs';
+import type { ProducerRecord as Message } from '../kafka/ports';
 import type { RetrySettings } from '../config';
 import { errorCodeOf, errorKind, messageOf, SyncError } from '../errors';
 import type { Logger } from '../observability/logger';
