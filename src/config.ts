@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { SyncError } from './errors';
+import { kafkaClientNames, type KafkaClientName } from './kafka/ports';
 
 /**
  * All settings, resolved once from the environment. Only main.ts and cli.ts call loadConfig;
@@ -40,6 +41,8 @@ export interface Settings {
   env: string;
   logLevel: string;
   kafka: {
+    /** The library the processor produces with (KAFKA_CLIENT); consumers and admin are kafkajs either way. */
+    client: KafkaClientName;
     brokers: string[];
     clientId: string;
     connectionTimeoutMs: number;
@@ -240,6 +243,7 @@ export function loadConfig(env: Env): Readonly<Settings> {
     env: prefix,
     logLevel: r.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     kafka: {
+      client: r.oneOf<KafkaClientName>('KAFKA_CLIENT', 'kafkajs', kafkaClientNames),
       brokers: r.list('KAFKA_BROKERS', '127.0.0.1:9092'),
       clientId: r.string('KAFKA_CLIENT_ID', 'enrolment-sync'),
       connectionTimeoutMs: r.int('KAFKA_CONNECTION_TIMEOUT_MS', 3000, 100, 120000),

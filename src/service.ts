@@ -14,7 +14,7 @@ import { EnrolmentReader } from './cassandra/enrolments';
 import type { Settings } from './config';
 import { connectTo, createKafka, javaCompatiblePartitioner, translateKafkaError } from './kafka/client';
 import { confluentFrame } from './kafka/codecs';
-import { kafkajsProducerClient } from './kafka/kafkajs-producer';
+import { createProducerClient } from './kafka/producers';
 import { createRegistry, registerSchemas } from './kafka/registry';
 import { createTriggerPublisher } from './kafka/trigger-publisher';
 import type { Logger } from './observability/logger';
@@ -124,7 +124,7 @@ export class EnrolmentSyncService {
       const p = settings.processor;
       this.runtime = new StreamRuntime(
         this.kafka,
-        kafkajsProducerClient(this.kafka),
+        await createProducerClient(settings.kafka, this.kafka, log),
         processor,
         {
           inputTopic: settings.topics.trigger,

@@ -1,6 +1,7 @@
 /**
  * What the stream runtime needs from a Kafka client to produce, in its own types. A client
- * library is an adapter behind these ports (kafkajs in kafkajs-producer.ts); nothing in
+ * library is an adapter behind these ports (kafkajs in kafka-kafkajs.ts, librdkafka through
+ * @confluentinc/kafka-javascript in kafka-confluent.ts), chosen by KAFKA_CLIENT; nothing in
  * src/streams imports a client library's producer types.
  *
  * Adapters translate their library's errors at this edge (translateKafkaError): what leaves a
@@ -26,8 +27,9 @@ export interface TopicRecords {
   messages: readonly ProducerRecord[];
 }
 
-/** Which client library the runtime produces with. */
-export type KafkaClientName = 'kafkajs';
+/** Which client library the runtime produces with (KAFKA_CLIENT). */
+export type KafkaClientName = 'kafkajs' | 'confluent';
+export const kafkaClientNames: readonly KafkaClientName[] = ['kafkajs', 'confluent'];
 
 /**
  * A transactional producer owning one transactional id. Every call but close() rejects with a
