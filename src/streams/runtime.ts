@@ -195,7 +195,12 @@ export class StreamRuntime<I> {
     }
     this.setState('RUNNING');
     this.log.info(
-      { topic: this.settings.inputTopic, groupId: this.settings.groupId, guarantee: this.settings.guarantee },
+      {
+        topic: this.settings.inputTopic,
+        groupId: this.settings.groupId,
+        guarantee: this.settings.guarantee,
+        kafkaClient: this.producers.name,
+      },
       'processor running',
     );
   }
