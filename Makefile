@@ -15,7 +15,7 @@ NODE_BIN := $(NODE_DIR)/node_modules/$(NODE_PACKAGE)/bin
 SYSTEM_PATH := $(PATH)
 export PATH := $(NODE_BIN):$(PATH)
 
-.PHONY: help install native-deps test-confluent node build build-if-needed services services-down services-status secure-services secure-services-down migrate run seed watch test test-unit test-integration test-secure test-faults test-node20 lint bench clean
+.PHONY: help install native-deps test-confluent node build build-if-needed services services-down services-status secure-services secure-services-down migrate run seed watch browser test test-unit test-integration test-secure test-faults test-node20 lint bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -88,10 +88,22 @@ lint: install node ## eslint, prettier and the TypeScript compiler, on Node $(NO
 	npx eslint .
 	npx prettier --check .
 
+# The status-page test (test/e2e/status-page.test.ts) drives Debian's Chromium through
+# playwright-core, which downloads no browser of its own.
+CHROMIUM_PATH ?= /usr/bin/chromium
+export CHROMIUM_PATH
+
+browser: ## install Debian's chromium for the status-page test, when it is missing (apt-get; root or sudo)
+	@if [ ! -x "$(CHROMIUM_PATH)" ]; then \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	fi
+	@"$(CHROMIUM_PATH)" --version 2>/dev/null
+
 test-unit: install node ## unit tests (no servers)
 	npx jest --selectProjects unit
 
-test-integration: services node ## integration and end-to-end tests against the real servers
+test-integration: services node browser ## integration and end-to-end tests against the real servers
 	npx jest --selectProjects integration
 
 test-secure: services node ## tests against the secured Kafka and Cassandra (started and stopped by the tests)
@@ -138,7 +150,7 @@ CONFLUENT_RUNS = \
 
 JEST_RESULTS = .run/jest-results.json .run/jest-secure.json .run/jest-confluent.json .run/jest-confluent-faults.json .run/jest-faults.json .run/jest-faults-servers.json
 
-test: install node lint services build ## everything CI runs, on Node $(NODE_VERSION): lint, unit + integration, secure, fault tests; unit tests on the machine's node too
+test: install node lint services build browser ## everything CI runs, on Node $(NODE_VERSION): lint, unit + integration, secure, fault tests; unit tests on the machine's node too
 	@mkdir -p .run; rm -f $(JEST_RESULTS)
 	@echo "lint and tests on node $$(node --version)"
 	status=0; \

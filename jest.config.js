@@ -69,6 +69,8 @@ module.exports = {
       transform: { '^.+\\.ts$': tsJest },
       testMatch: ['<rootDir>/test/integration/**/*.test.ts', '<rootDir>/test/e2e/**/*.test.ts'],
       globalSetup: '<rootDir>/test/helpers/global-setup.ts',
+      // Every API answer a test fetches is checked against the OpenAPI document.
+      setupFilesAfterEnv: ['<rootDir>/test/helpers/openapi-setup.ts'],
     },
     ...faultProjects,
   ],

@@ -7,15 +7,18 @@ import { createCassandra } from './cassandra/client';
 import { EnrolmentReader } from './cassandra/enrolments';
 import { demoEnrolments, insertCourseBatch, insertEnrolments } from './cassandra/seed';
 import { loadConfig, type Settings } from './config';
+import { effectiveSettings, readEnvironment } from './config-schema';
+import { configTable } from './config-table';
 import { SyncError } from './errors';
 import { connectTo, createKafka, javaCompatiblePartitioner } from './kafka/client';
 import { createRegistry } from './kafka/registry';
 import { createTriggerPublisher } from './kafka/trigger-publisher';
 import { exitOnError, runService } from './main';
-import { DEFAULT_REPLICATION, migrate } from './migrate';
+import { migrate } from './migrate';
 import { createLogger } from './observability/logger';
 import { MAX_ID_LENGTH } from '../processors/enrolment-sync/trigger';
 import { parseBatchFile, type BatchRow } from './operator/batch-file';
+import { commandDlq, DLQ_USAGE } from './operator/dlq-command';
 import { describeStatus, formatSeconds, isFinal } from './operator/progress';
 import { StatusStore } from './streams/status-store';
 import type { TriggerStatus } from './streams/status';
@@ -39,6 +42,10 @@ commands:
                            write a demo course batch (every 10th user inactive, every 7th completed)
   watch [--limit N] [--timeout-ms MS] [--from-beginning]
                            print the sync events arriving on the output topic
+${DLQ_USAGE}
+  config [--json | --markdown]
+                           the effective settings (secrets shown as (set) or (unset)); --markdown:
+                           the README's table of every variable
 
 Configuration comes from environment variables (see README.md); defaults are the local servers.`;
 
@@ -118,7 +125,7 @@ async function commandMigrate(settings: Settings): Promise<void> {
         admin,
         registry: createRegistry(settings.registry),
         log,
-        replication: process.env.CASSANDRA_REPLICATION ?? DEFAULT_REPLICATION,
+        replication: settings.cassandra.replication,
       });
       console.log(
         `migrated: keyspace ${settings.cassandra.keyspace} (${result.cqlStatements} statements); ` +
@@ -367,6 +374,21 @@ async function commandSeedDemo(settings: Settings, args: string[]): Promise<void
   });
 }
 
+/** Checked like every command's (one error naming every bad variable), then shown redacted. */
+function commandConfig(args: string[]): void {
+  const flags = parse(args, { json: { type: 'boolean' }, markdown: { type: 'boolean' } });
+  if (flags.markdown === true) return console.log(configTable());
+  loadConfig(process.env);
+  const settings = effectiveSettings(readEnvironment(process.env));
+  if (flags.json === true) {
+    const byName = Object.fromEntries(settings.map((s) => [s.name, { value: s.value, source: s.source }]));
+    return console.log(JSON.stringify(byName, null, 2));
+  }
+  const width = Math.max(...settings.map((s) => s.name.length));
+  for (const s of settings)
+    console.log(`${s.name.padEnd(width)}  ${s.value}${s.source === 'env' ? '' : '  (default)'}`);
+}
+
 async function commandWatch(settings: Settings, args: string[]): Promise<void> {
   const flags = parse(args, {
     limit: { type: 'string' },
@@ -405,6 +427,8 @@ export async function cli(argv: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
+  // Before loadConfig: --markdown needs no environment, and config reports a bad one itself.
+  if (command === 'config') return commandConfig(args);
   const settings = loadConfig(process.env);
   switch (command) {
     case 'run':
@@ -427,6 +451,8 @@ export async function cli(argv: string[]): Promise<void> {
       return commandSeedDemo(settings, args);
     case 'watch':
       return commandWatch(settings, args);
+    case 'dlq':
+      return commandDlq(settings, args);
     default:
       throw new SyncError('SYNC_BAD_REQUEST', `unknown command '${command}'\n\n${USAGE}`, { retriable: false });
   }

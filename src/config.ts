@@ -1,6 +1,6 @@
-import { existsSync } from 'node:fs';
+import { CONFIG_SCHEMA, ConfigValues, isLoopback, readEnvironment } from './config-schema';
 import { SyncError } from './errors';
-import { kafkaClientNames, type KafkaClientName } from './kafka/ports';
+import type { KafkaClientName } from './kafka/ports';
 
 /**
  * All settings, resolved once from the environment. Only main.ts and cli.ts call loadConfig;
@@ -64,6 +64,8 @@ export interface Settings {
     password: string | undefined;
     requestTimeoutMs: number;
     tls: TlsSettings | undefined;
+    /** Keyspace replication `migrate` uses when it creates the keyspace. */
+    replication: string;
   };
   topics: {
     trigger: string;
@@ -147,291 +149,227 @@ export interface RetrySettings {
 
 type Env = Record<string, string | undefined>;
 
-class Reader {
-  readonly problems: string[] = [];
-  constructor(private readonly env: Env) {}
-
-  string(name: string, fallback: string): string {
-    const raw = this.env[name];
-    if (raw === undefined || raw.trim() === '') return fallback;
-    return raw.trim();
-  }
-
-  optional(name: string): string | undefined {
-    const raw = this.env[name];
-    return raw === undefined || raw === '' ? undefined : raw;
-  }
-
-  list(name: string, fallback: string): string[] {
-    const items = this.string(name, fallback)
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => s.length > 0);
-    if (items.length === 0) this.problems.push(`${name} must list at least one address`);
-    return items;
-  }
-
-  int(name: string, fallback: number, min: number, max: number): number {
-    const raw = this.env[name];
-    if (raw === undefined || raw.trim() === '') return fallback;
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < min || value > max) {
-      this.problems.push(`${name} must be a whole number from ${min} to ${max}, got '${raw}'`);
-      return fallback;
-    }
-    return value;
-  }
-
-  bool(name: string, fallback: boolean): boolean {
-    const raw = this.env[name];
-    if (raw === undefined || raw.trim() === '') return fallback;
-    const v = raw.trim().toLowerCase();
-    if (['true', '1', 'yes'].includes(v)) return true;
-    if (['false', '0', 'no'].includes(v)) return false;
-    this.problems.push(`${name} must be true or false, got '${raw}'`);
-    return fallback;
-  }
-
-  oneOf<T extends string>(name: string, fallback: T, allowed: readonly T[]): T {
-    const raw = this.string(name, fallback);
-    if (!(allowed as readonly string[]).includes(raw)) {
-      this.problems.push(`${name} must be one of ${allowed.join(', ')}, got '${raw}'`);
-      return fallback;
-    }
-    return raw as T;
-  }
-
-  /** A file the process must be able to read at start-up (a CA, a certificate, a key). */
-  file(name: string): string | undefined {
-    const path = this.optional(name)?.trim();
-    if (path !== undefined && !existsSync(path))
-      this.problems.push(`${name} names a file that does not exist: '${path}'`);
-    return path;
-  }
-
-  /** TLS settings under one prefix: <P>_TLS (true/false), <P>_TLS_CA_FILE, _CERT_FILE, _KEY_FILE, _KEY_PASSPHRASE. */
-  tls(prefix: string, enabledByDefault = false): TlsSettings | undefined {
-    const tls: TlsSettings = {
-      caFile: this.file(`${prefix}_TLS_CA_FILE`),
-      certFile: this.file(`${prefix}_TLS_CERT_FILE`),
-      keyFile: this.file(`${prefix}_TLS_KEY_FILE`),
-      keyPassphrase: this.optional(`${prefix}_TLS_KEY_PASSPHRASE`),
-    };
-    if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) {
-      this.problems.push(`${prefix}_TLS_CERT_FILE and ${prefix}_TLS_KEY_FILE go together: set both or neither`);
-    }
-    const anyFile = tls.caFile !== undefined || tls.certFile !== undefined || tls.keyFile !== undefined;
-    const enabled = this.bool(`${prefix}_TLS`, enabledByDefault || anyFile);
-    if (!enabled && anyFile) this.problems.push(`${prefix}_TLS is false but ${prefix}_TLS_* files are set`);
-    return enabled ? tls : undefined;
-  }
-
-  name(name: string, fallback: string, pattern: RegExp, what: string): string {
-    const raw = this.string(name, fallback);
-    if (!pattern.test(raw)) this.problems.push(`${name} must be ${what}, got '${raw}'`);
-    return raw;
-  }
-}
-
-const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
-const CQL_IDENTIFIER = /^[A-Za-z][A-Za-z0-9_]{0,47}$/;
-
+/**
+ * Reads every variable through CONFIG_SCHEMA (src/config-schema.ts), then checks how they go
+ * together. Every problem, of one variable or of several, ends up in one SYNC_CONFIG error that
+ * names each variable, so an operator fixes them all in one go.
+ */
 export function loadConfig(env: Env): Readonly<Settings> {
-  const r = new Reader(env);
-  const prefix = r.name('SYNC_ENV', 'local', TOPIC_NAME, 'a topic-name prefix (letters, digits, . _ -)');
+  const read = readEnvironment(env);
+  const problems = [...read.problems];
+  const v = new ConfigValues(read.values);
+  const prefix = v.string('SYNC_ENV');
   const settings: Settings = {
     env: prefix,
-    logLevel: r.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    logLevel: v.string('LOG_LEVEL'),
     kafka: {
-      client: r.oneOf<KafkaClientName>('KAFKA_CLIENT', 'kafkajs', kafkaClientNames),
-      brokers: r.list('KAFKA_BROKERS', '127.0.0.1:9092'),
-      clientId: r.string('KAFKA_CLIENT_ID', 'enrolment-sync'),
-      connectionTimeoutMs: r.int('KAFKA_CONNECTION_TIMEOUT_MS', 3000, 100, 120000),
-      requestTimeoutMs: r.int('KAFKA_REQUEST_TIMEOUT_MS', 30000, 1000, 300000),
-      tls: r.tls('KAFKA'),
-      sasl: kafkaSasl(r),
+      client: v.string('KAFKA_CLIENT') as KafkaClientName,
+      brokers: v.list('KAFKA_BROKERS'),
+      clientId: v.string('KAFKA_CLIENT_ID'),
+      connectionTimeoutMs: v.int('KAFKA_CONNECTION_TIMEOUT_MS'),
+      requestTimeoutMs: v.int('KAFKA_REQUEST_TIMEOUT_MS'),
+      tls: tlsSettings(v, 'KAFKA', problems),
+      sasl: kafkaSasl(v, env, problems),
     },
-    registry: registrySettings(r),
+    registry: registrySettings(v, problems),
     cassandra: {
-      contactPoints: r.list('CASSANDRA_CONTACT_POINTS', '127.0.0.1:9042'),
-      localDataCenter: r.string('CASSANDRA_LOCAL_DC', 'datacenter1'),
-      keyspace: r.name('CASSANDRA_KEYSPACE', 'sunbird_courses', CQL_IDENTIFIER, 'a CQL identifier'),
-      username: r.optional('CASSANDRA_USERNAME'),
-      password: r.optional('CASSANDRA_PASSWORD'),
-      requestTimeoutMs: r.int('CASSANDRA_REQUEST_TIMEOUT_MS', 12000, 100, 300000),
-      tls: r.tls('CASSANDRA'),
+      contactPoints: v.list('CASSANDRA_CONTACT_POINTS'),
+      localDataCenter: v.string('CASSANDRA_LOCAL_DC'),
+      keyspace: v.string('CASSANDRA_KEYSPACE'),
+      username: v.optional('CASSANDRA_USERNAME'),
+      password: v.optional('CASSANDRA_PASSWORD'),
+      requestTimeoutMs: v.int('CASSANDRA_REQUEST_TIMEOUT_MS'),
+      tls: tlsSettings(v, 'CASSANDRA', problems),
+      replication: v.string('CASSANDRA_REPLICATION'),
     },
     topics: {
-      trigger: r.name('TRIGGER_TOPIC', `${prefix}.enrolment.sync.trigger`, TOPIC_NAME, 'a Kafka topic name'),
-      output: r.name('SYNC_TOPIC', `${prefix}.batch.enrolment.sync.request`, TOPIC_NAME, 'a Kafka topic name'),
-      deadLetter: r.name('DEAD_LETTER_TOPIC', `${prefix}.enrolment.sync.trigger.dlq`, TOPIC_NAME, 'a Kafka topic name'),
-      checkpoints: r.name('CHECKPOINT_TOPIC', `${prefix}.enrolment.sync.checkpoints`, TOPIC_NAME, 'a Kafka topic name'),
-      tasks: r.name('TASK_TOPIC', `${prefix}.enrolment.sync.tasks`, TOPIC_NAME, 'a Kafka topic name'),
-      status: r.name('STATUS_TOPIC', `${prefix}.enrolment.sync.status`, TOPIC_NAME, 'a Kafka topic name'),
-      statusRetentionMs: r.int('SYNC_STATUS_RETENTION_MS', 7 * 86400000, 60000, 365 * 86400000),
-      partitions: r.int('TOPIC_PARTITIONS', 4, 1, 10000),
-      replicationFactor: r.int('TOPIC_REPLICATION_FACTOR', 1, 1, 32),
+      trigger: v.string('TRIGGER_TOPIC'),
+      output: v.string('SYNC_TOPIC'),
+      deadLetter: v.string('DEAD_LETTER_TOPIC'),
+      checkpoints: v.string('CHECKPOINT_TOPIC'),
+      tasks: v.string('TASK_TOPIC'),
+      status: v.string('STATUS_TOPIC'),
+      statusRetentionMs: v.int('SYNC_STATUS_RETENTION_MS'),
+      partitions: v.int('TOPIC_PARTITIONS'),
+      replicationFactor: v.int('TOPIC_REPLICATION_FACTOR'),
     },
     processor: {
-      groupId: r.string('CONSUMER_GROUP', `${prefix}.enrolment-sync`),
-      guarantee: r.oneOf<ProcessingGuarantee>('SYNC_PROCESSING_GUARANTEE', 'exactly_once', [
-        'exactly_once',
-        'at_least_once',
-      ]),
+      groupId: v.string('CONSUMER_GROUP'),
+      guarantee: v.string('SYNC_PROCESSING_GUARANTEE') as ProcessingGuarantee,
       // The broker's group.min.session.timeout.ms (6 s by default) bounds this from below.
-      sessionTimeoutMs: r.int('SYNC_SESSION_TIMEOUT_MS', 30000, 1000, 3600000),
-      heartbeatIntervalMs: r.int('SYNC_HEARTBEAT_INTERVAL_MS', 3000, 100, 600000),
+      sessionTimeoutMs: v.int('SYNC_SESSION_TIMEOUT_MS'),
+      heartbeatIntervalMs: v.int('SYNC_HEARTBEAT_INTERVAL_MS'),
       // Measured (docs/benchmarks.md): each commit stalls output for ~30-40 ms, about 10% at
       // 10,000 events a transaction; at about a second a transaction it is a few percent, and a
       // read_committed reader still waits at most about a second. The count is a ceiling.
-      txnMaxRecords: r.int('SYNC_TXN_MAX_RECORDS', 50000, 1, 10000000),
-      txnMaxMs: r.int('SYNC_TXN_MAX_MS', 1000, 10, 600000),
-      transactionTimeoutMs: r.int('SYNC_TRANSACTION_TIMEOUT_MS', 60000, 1000, 900000),
-      shutdownTimeoutMs: r.int('SYNC_SHUTDOWN_TIMEOUT_MS', 10000, 100, 600000),
+      txnMaxRecords: v.int('SYNC_TXN_MAX_RECORDS'),
+      txnMaxMs: v.int('SYNC_TXN_MAX_MS'),
+      transactionTimeoutMs: v.int('SYNC_TRANSACTION_TIMEOUT_MS'),
+      shutdownTimeoutMs: v.int('SYNC_SHUTDOWN_TIMEOUT_MS'),
       // Below the broker's default message.max.bytes (1 MiB), with room for the batch overhead.
-      maxDeadLetterBytes: r.int('SYNC_DLQ_MAX_BYTES', 900000, 4096, 100 * 1024 * 1024),
-      healthHost: r.string('PROCESSOR_HOST', '127.0.0.1'),
-      healthPort: r.int('PROCESSOR_PORT', 9001, 0, 65535),
-      maxEventsPerSecond: r.int('SYNC_MAX_EVENTS_PER_SECOND', 0, 0, 100000000),
-      fanOut: r.bool('SYNC_FAN_OUT', true),
-      fanOutTasks: r.int('SYNC_FAN_OUT_TASKS', 0, 0, 10000),
-      eventFormat: r.oneOf<EventFormat>('SYNC_EVENT_FORMAT', 'json', ['json', 'avro']),
-      includeInactive: r.bool('SYNC_INCLUDE_INACTIVE', false),
-      includeCompleted: r.bool('SYNC_INCLUDE_COMPLETED', true),
-      readPlan: r.oneOf<ReadPlan>('SYNC_READ_PLAN', 'auto', ['auto', 'index', 'scan']),
-      pageSize: r.int('SYNC_PAGE_SIZE', 5000, 10, 100000),
+      maxDeadLetterBytes: v.int('SYNC_DLQ_MAX_BYTES'),
+      healthHost: v.string('PROCESSOR_HOST'),
+      healthPort: v.int('PROCESSOR_PORT'),
+      maxEventsPerSecond: v.int('SYNC_MAX_EVENTS_PER_SECOND'),
+      fanOut: v.bool('SYNC_FAN_OUT'),
+      fanOutTasks: v.int('SYNC_FAN_OUT_TASKS'),
+      eventFormat: v.string('SYNC_EVENT_FORMAT') as EventFormat,
+      includeInactive: v.bool('SYNC_INCLUDE_INACTIVE'),
+      includeCompleted: v.bool('SYNC_INCLUDE_COMPLETED'),
+      readPlan: v.string('SYNC_READ_PLAN') as ReadPlan,
+      pageSize: v.int('SYNC_PAGE_SIZE'),
       // A checkpoint lists the ranges still to read: 4,096 keep it far below Kafka's record limit.
-      scanRanges: r.int('SYNC_SCAN_RANGES', 64, 1, 4096),
-      scanConcurrency: r.int('SYNC_SCAN_CONCURRENCY', 4, 1, 256),
-      indexProbeRows: r.int('SYNC_INDEX_PROBE_ROWS', 5000, 0, 10000000),
-      indexProbeMs: r.int('SYNC_INDEX_PROBE_MS', 1000, 0, 600000),
+      scanRanges: v.int('SYNC_SCAN_RANGES'),
+      scanConcurrency: v.int('SYNC_SCAN_CONCURRENCY'),
+      indexProbeRows: v.int('SYNC_INDEX_PROBE_ROWS'),
+      indexProbeMs: v.int('SYNC_INDEX_PROBE_MS'),
       // Table rows a scan reads in the time the index yields one batch row (docs/read-plan.md).
-      scanRowsPerIndexRow: r.int('SYNC_INDEX_COST_FACTOR', 8, 1, 100000000),
-      produceBatchSize: r.int('SYNC_PRODUCE_BATCH', 1000, 1, 100000),
-      produceMaxInFlight: r.int('SYNC_PRODUCE_IN_FLIGHT', 4, 1, 5),
-      keyLookupConcurrency: r.int('SYNC_KEY_LOOKUP_CONCURRENCY', 64, 1, 1024),
-      partitionsConcurrently: r.int('SYNC_PARTITIONS_CONCURRENTLY', 4, 1, 1000),
+      scanRowsPerIndexRow: v.int('SYNC_INDEX_COST_FACTOR'),
+      produceBatchSize: v.int('SYNC_PRODUCE_BATCH'),
+      produceMaxInFlight: v.int('SYNC_PRODUCE_IN_FLIGHT'),
+      keyLookupConcurrency: v.int('SYNC_KEY_LOOKUP_CONCURRENCY'),
+      partitionsConcurrently: v.int('SYNC_PARTITIONS_CONCURRENTLY'),
       retry: {
-        retries: r.int('SYNC_RETRIES', 5, 0, 1000),
-        initialDelayMs: r.int('SYNC_RETRY_INITIAL_MS', 300, 1, 600000),
-        maxDelayMs: r.int('SYNC_RETRY_MAX_MS', 10000, 1, 3600000),
+        retries: v.int('SYNC_RETRIES'),
+        initialDelayMs: v.int('SYNC_RETRY_INITIAL_MS'),
+        maxDelayMs: v.int('SYNC_RETRY_MAX_MS'),
       },
     },
-    api: apiSettings(r, env),
+    api: apiSettings(v, env, problems),
   };
   if (settings.cassandra.username !== undefined && settings.cassandra.password === undefined) {
-    r.problems.push('CASSANDRA_PASSWORD must be set when CASSANDRA_USERNAME is');
+    problems.push('CASSANDRA_PASSWORD must be set when CASSANDRA_USERNAME is');
   }
   if (settings.processor.heartbeatIntervalMs >= settings.processor.sessionTimeoutMs) {
-    r.problems.push('SYNC_HEARTBEAT_INTERVAL_MS must be less than SYNC_SESSION_TIMEOUT_MS');
+    problems.push('SYNC_HEARTBEAT_INTERVAL_MS must be less than SYNC_SESSION_TIMEOUT_MS');
   }
   if (settings.processor.txnMaxMs >= settings.processor.transactionTimeoutMs) {
-    r.problems.push('SYNC_TXN_MAX_MS must be less than SYNC_TRANSACTION_TIMEOUT_MS');
+    problems.push('SYNC_TXN_MAX_MS must be less than SYNC_TRANSACTION_TIMEOUT_MS');
   }
-  if (r.problems.length > 0) {
-    throw new SyncError('SYNC_CONFIG', `invalid configuration:\n  - ${r.problems.join('\n  - ')}`, {
-      retriable: false,
-    });
-  }
+  if (problems.length > 0) throw configError(problems);
   return deepFreeze(settings);
+}
+
+/** One error for every problem; its first line names every variable concerned. */
+export function configError(problems: readonly string[]): SyncError {
+  // Only declared variables: a message may also mention a family such as API_JWT_*.
+  const declared = new Set(CONFIG_SCHEMA.map((v) => v.name));
+  const mentioned = problems.flatMap((p) => p.match(/\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b/g) ?? []);
+  const names = [...new Set(mentioned.filter((n) => declared.has(n)))];
+  return new SyncError('SYNC_CONFIG', `invalid configuration (${names.join(', ')}):\n  - ${problems.join('\n  - ')}`, {
+    retriable: false,
+    field: names.join(','),
+  });
+}
+
+/** TLS settings under one prefix: <P>_TLS (true/false), <P>_TLS_CA_FILE, _CERT_FILE, _KEY_FILE, _KEY_PASSPHRASE. */
+function tlsSettings(v: ConfigValues, prefix: string, problems: string[]): TlsSettings | undefined {
+  const tls: TlsSettings = {
+    caFile: v.optional(`${prefix}_TLS_CA_FILE`),
+    certFile: v.optional(`${prefix}_TLS_CERT_FILE`),
+    keyFile: v.optional(`${prefix}_TLS_KEY_FILE`),
+    keyPassphrase: v.optional(`${prefix}_TLS_KEY_PASSPHRASE`),
+  };
+  if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) {
+    problems.push(`${prefix}_TLS_CERT_FILE and ${prefix}_TLS_KEY_FILE go together: set both or neither`);
+  }
+  const anyFile = tls.caFile !== undefined || tls.certFile !== undefined || tls.keyFile !== undefined;
+  const enabled = v.bool(`${prefix}_TLS`);
+  if (!enabled && anyFile) problems.push(`${prefix}_TLS is false but ${prefix}_TLS_* files are set`);
+  return enabled ? tls : undefined;
+}
+
+function kafkaSasl(v: ConfigValues, env: Env, problems: string[]): Settings['kafka']['sasl'] {
+  const mechanism = v.optional('KAFKA_SASL_MECHANISM');
+  const username = v.optional('KAFKA_SASL_USERNAME');
+  const password = v.optional('KAFKA_SASL_PASSWORD');
+  if (mechanism === undefined) {
+    // Given but not one of the mechanisms: the schema has reported it already.
+    if (env.KAFKA_SASL_MECHANISM?.trim()) return undefined;
+    if (username !== undefined || password !== undefined) {
+      problems.push(`KAFKA_SASL_MECHANISM must be set (${SASL_MECHANISMS.join(', ')}) with KAFKA_SASL_USERNAME`);
+    }
+    return undefined;
+  }
+  if (username === undefined || password === undefined) {
+    problems.push(`KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD must be set for KAFKA_SASL_MECHANISM=${mechanism}`);
+    return undefined;
+  }
+  return { mechanism: mechanism as SaslMechanism, username, password };
 }
 
 const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
 
-function kafkaSasl(r: Reader): Settings['kafka']['sasl'] {
-  const raw = r.optional('KAFKA_SASL_MECHANISM')?.trim().toLowerCase();
-  const username = r.optional('KAFKA_SASL_USERNAME');
-  const password = r.optional('KAFKA_SASL_PASSWORD');
-  if (raw === undefined) {
-    if (username !== undefined || password !== undefined) {
-      r.problems.push(`KAFKA_SASL_MECHANISM must be set (${SASL_MECHANISMS.join(', ')}) with KAFKA_SASL_USERNAME`);
-    }
-    return undefined;
-  }
-  if (!(SASL_MECHANISMS as readonly string[]).includes(raw)) {
-    r.problems.push(`KAFKA_SASL_MECHANISM must be one of ${SASL_MECHANISMS.join(', ')}, got '${raw}'`);
-    return undefined;
-  }
-  if (username === undefined || password === undefined) {
-    r.problems.push(`KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD must be set for KAFKA_SASL_MECHANISM=${raw}`);
-    return undefined;
-  }
-  return { mechanism: raw as SaslMechanism, username, password };
-}
-
-function registrySettings(r: Reader): Settings['registry'] {
-  const url = r.string('SCHEMA_REGISTRY_URL', 'http://127.0.0.1:8081/apis/ccompat/v7');
+function registrySettings(v: ConfigValues, problems: string[]): Settings['registry'] {
+  const url = v.string('SCHEMA_REGISTRY_URL');
   let parsed: URL | undefined;
   try {
     parsed = new URL(url);
   } catch {
-    r.problems.push(`SCHEMA_REGISTRY_URL must be an http(s) URL, got '${url}'`);
+    problems.push(`SCHEMA_REGISTRY_URL must be an http(s) URL, got '${url}'`);
   }
   if (parsed && parsed.username !== '') {
-    r.problems.push('SCHEMA_REGISTRY_URL must not carry credentials; use SCHEMA_REGISTRY_USERNAME and _PASSWORD');
+    problems.push('SCHEMA_REGISTRY_URL must not carry credentials; use SCHEMA_REGISTRY_USERNAME and _PASSWORD');
   }
-  const username = r.optional('SCHEMA_REGISTRY_USERNAME');
-  const password = r.optional('SCHEMA_REGISTRY_PASSWORD');
+  const username = v.optional('SCHEMA_REGISTRY_USERNAME');
+  const password = v.optional('SCHEMA_REGISTRY_PASSWORD');
   if ((username === undefined) !== (password === undefined)) {
-    r.problems.push('SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD go together: set both or neither');
+    problems.push('SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD go together: set both or neither');
   }
-  const tls = r.tls('SCHEMA_REGISTRY', parsed?.protocol === 'https:');
+  const tls = tlsSettings(v, 'SCHEMA_REGISTRY', problems);
   if (tls !== undefined && parsed?.protocol === 'http:') {
-    r.problems.push('SCHEMA_REGISTRY_TLS_* is set but SCHEMA_REGISTRY_URL is http://; use https://');
+    problems.push('SCHEMA_REGISTRY_TLS_* is set but SCHEMA_REGISTRY_URL is http://; use https://');
   }
   return { url, username, password, tls };
 }
-
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
 
 /**
  * The API. Authentication is off on the single-machine default (the API binds to 127.0.0.1)
  * and must be on anywhere else: an API reachable from other machines without a JWT key
  * configured is a configuration error, unless API_AUTH=off says so explicitly.
  */
-function apiSettings(r: Reader, env: Env): Settings['api'] {
-  const host = r.string('API_HOST', '127.0.0.1');
-  const loopback = LOOPBACK_HOSTS.has(host);
+function apiSettings(v: ConfigValues, env: Env, problems: string[]): Settings['api'] {
+  const host = v.string('API_HOST');
   const jwt: JwtSettings = {
-    secret: r.optional('API_JWT_SECRET'),
-    publicKeyFile: r.file('API_JWT_PUBLIC_KEY_FILE'),
-    jwksFile: r.file('API_JWT_JWKS_FILE'),
-    issuer: r.string('API_JWT_ISSUER', ''),
-    audience: r.string('API_JWT_AUDIENCE', ''),
-    userClaim: r.string('API_JWT_USER_CLAIM', 'sub'),
-    rolesClaim: r.string('API_JWT_ROLES_CLAIM', 'roles'),
-    adminRole: r.string('API_JWT_ADMIN_ROLE', 'admin'),
-    clockToleranceSeconds: r.int('API_JWT_CLOCK_TOLERANCE_S', 30, 0, 600),
+    secret: v.optional('API_JWT_SECRET'),
+    publicKeyFile: v.optional('API_JWT_PUBLIC_KEY_FILE'),
+    jwksFile: v.optional('API_JWT_JWKS_FILE'),
+    issuer: v.string('API_JWT_ISSUER'),
+    audience: v.string('API_JWT_AUDIENCE'),
+    userClaim: v.string('API_JWT_USER_CLAIM'),
+    rolesClaim: v.string('API_JWT_ROLES_CLAIM'),
+    adminRole: v.string('API_JWT_ADMIN_ROLE'),
+    clockToleranceSeconds: v.int('API_JWT_CLOCK_TOLERANCE_S'),
   };
   const keys = [jwt.secret, jwt.publicKeyFile, jwt.jwksFile].filter((k) => k !== undefined).length;
   const explicit = env.API_AUTH !== undefined && env.API_AUTH.trim() !== '';
-  const auth = r.oneOf<ApiAuthMode>('API_AUTH', keys > 0 ? 'jwt' : 'off', ['off', 'jwt']);
+  const auth = v.string('API_AUTH') as ApiAuthMode;
   if (auth === 'jwt') {
     if (keys !== 1) {
-      r.problems.push('API_AUTH=jwt needs exactly one of API_JWT_SECRET, API_JWT_PUBLIC_KEY_FILE, API_JWT_JWKS_FILE');
+      problems.push('API_AUTH=jwt needs exactly one of API_JWT_SECRET, API_JWT_PUBLIC_KEY_FILE, API_JWT_JWKS_FILE');
     }
     if (jwt.secret !== undefined && Buffer.byteLength(jwt.secret) < 32) {
-      r.problems.push('API_JWT_SECRET must be at least 32 bytes (HS256)');
+      problems.push('API_JWT_SECRET must be at least 32 bytes (HS256)');
     }
-    if (jwt.issuer === '') r.problems.push('API_JWT_ISSUER must be set when API_AUTH=jwt');
-    if (jwt.audience === '') r.problems.push('API_JWT_AUDIENCE must be set when API_AUTH=jwt');
-  } else if (!loopback && !explicit) {
-    r.problems.push(
+    if (jwt.issuer === '') problems.push('API_JWT_ISSUER must be set when API_AUTH=jwt');
+    if (jwt.audience === '') problems.push('API_JWT_AUDIENCE must be set when API_AUTH=jwt');
+  } else if (!isLoopback(host) && !explicit) {
+    problems.push(
       `API_HOST ${host} is reachable from other machines: configure API_JWT_* (authentication), or set API_AUTH=off to run without`,
     );
   }
   return {
     host,
-    port: r.int('API_PORT', 9000, 0, 65535),
-    maxUsersPerRequest: r.int('API_MAX_USERS', 1000, 1, 100000),
-    bodyLimitBytes: r.int('API_BODY_LIMIT_BYTES', 262144, 1024, 64 * 1024 * 1024),
-    dependencyTimeoutMs: r.int('API_DEPENDENCY_TIMEOUT_MS', 5000, 100, 120000),
-    maxInFlight: r.int('API_MAX_IN_FLIGHT', 256, 1, 100000),
-    publishQueueMax: r.int('API_PUBLISH_QUEUE_MAX', 2000, 1, 1000000),
-    retryAfterSeconds: r.int('API_RETRY_AFTER_S', 1, 1, 3600),
+    port: v.int('API_PORT'),
+    maxUsersPerRequest: v.int('API_MAX_USERS'),
+    bodyLimitBytes: v.int('API_BODY_LIMIT_BYTES'),
+    dependencyTimeoutMs: v.int('API_DEPENDENCY_TIMEOUT_MS'),
+    maxInFlight: v.int('API_MAX_IN_FLIGHT'),
+    publishQueueMax: v.int('API_PUBLISH_QUEUE_MAX'),
+    retryAfterSeconds: v.int('API_RETRY_AFTER_S'),
     // Behind a load balancer it needs a moment to see readiness turn 503; on one machine it does not.
-    drainDelayMs: r.int('API_DRAIN_DELAY_MS', loopback ? 0 : 5000, 0, 300000),
-    shutdownTimeoutMs: r.int('API_SHUTDOWN_TIMEOUT_MS', 10000, 0, 300000),
+    drainDelayMs: v.int('API_DRAIN_DELAY_MS'),
+    shutdownTimeoutMs: v.int('API_SHUTDOWN_TIMEOUT_MS'),
     auth,
     jwt: auth === 'jwt' ? jwt : undefined,
   };

@@ -187,6 +187,7 @@ export class EnrolmentSyncService {
           status: { topic: settings.topics.status, partitions: status.partitionCount },
         }),
         getStatus: (triggerId) => status.get(triggerId),
+        listStatus: (query) => status.list(query),
         policy: {
           includeInactive: settings.processor.includeInactive,
           includeCompleted: settings.processor.includeCompleted,

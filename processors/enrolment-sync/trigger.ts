@@ -54,6 +54,63 @@ function optionalBoolean(obj: Record<string, unknown>, field: string): boolean |
   return value;
 }
 
+/** Dates the event time may take: 1970 up to the end of year 9999, as epoch milliseconds. */
+const MAX_EPOCH_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+/**
+ * yyyy-MM-dd, then optionally a time (T or a space), seconds, a fraction after '.', ',' or ':'
+ * (Sunbird writes `05:58:04:382`), and an offset Z, ±HH, ±HHMM or ±HH:MM.
+ */
+const DATE_TIME =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,:](\d{1,9}))?)?(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?)?$/;
+
+/**
+ * requestedAt as upstream services write it: epoch milliseconds (a number or a string of digits),
+ * ISO-8601, or Sunbird's `2021-03-04 05:58:04:382+0000`. Returns epoch ms, or undefined when the
+ * value is none of these. Pure and independent of the machine's time zone (a time without an
+ * offset is UTC), because ets is derived from it and the same trigger must give the same events
+ * on every processor. A fraction finer than milliseconds is cut to whole milliseconds.
+ */
+export function parseRequestedAt(value: unknown): number | undefined {
+  if (typeof value === 'number') return epochMs(value);
+  if (typeof value !== 'string') return undefined;
+  const text = value.trim();
+  if (/^\d{1,16}$/.test(text)) return epochMs(Number(text));
+  const m = DATE_TIME.exec(text);
+  if (!m) return undefined;
+  const [year, month, day, hour, minute, second] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i] ?? 0)) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const ms = Number((m[7] ?? '').slice(0, 3).padEnd(3, '0'));
+  const offsetHours = Number(m[10] ?? 0);
+  const offsetMinutes = Number(m[11] ?? 0);
+  if (year < 1970 || month < 1 || month > 12 || day < 1 || day > daysIn(year, month)) return undefined;
+  if (hour > 23 || minute > 59 || second > 59 || offsetHours > 23 || offsetMinutes > 59) return undefined;
+  const sign = m[9] === '-' ? -1 : 1;
+  const utc = Date.UTC(year, month - 1, day, hour, minute, second, ms);
+  return epochMs(utc - sign * (offsetHours * 60 + offsetMinutes) * 60000);
+}
+
+function epochMs(n: number): number | undefined {
+  if (!Number.isFinite(n)) return undefined;
+  const ms = Math.trunc(n);
+  return ms >= 0 && ms <= MAX_EPOCH_MS ? ms : undefined;
+}
+
+function daysIn(year: number, month: number): number {
+  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
+
+function describeValue(value: unknown): string {
+  const text = typeof value === 'string' ? `'${value.slice(0, 64)}'` : (JSON.stringify(value) ?? String(value));
+  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
+}
+
 /**
  * Checks a decoded trigger (from JSON or Avro) field by field. Upstream producers may leave out
  * triggerId, requestedBy, requestedAt and source; they are derived from where the message sits.
@@ -87,10 +144,14 @@ export function parseTrigger(value: unknown, origin: TriggerOrigin): SyncTrigger
   let requestedAt = Number(origin.timestamp);
   const rawAt = obj.requestedAt;
   if (rawAt !== undefined && rawAt !== null) {
-    if (typeof rawAt !== 'number' || !Number.isSafeInteger(rawAt) || rawAt < 0) {
-      throw bad('requestedAt', 'must be epoch milliseconds');
+    const parsed = parseRequestedAt(rawAt);
+    if (parsed === undefined) {
+      throw bad(
+        'requestedAt',
+        `must be epoch milliseconds, an ISO-8601 time or Sunbird's 'yyyy-MM-dd HH:mm:ss:SSSZ', got ${describeValue(rawAt)}`,
+      );
     }
-    requestedAt = rawAt;
+    requestedAt = parsed;
   }
 
   let source: TriggerSource = 'upstream';

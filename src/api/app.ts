@@ -11,8 +11,13 @@ import type { Metrics } from '../observability/metrics';
 import { withDeadline } from '../util/async';
 import { isAuthFailure, type Authenticator, type Principal } from './auth';
 import { errorEnvelope, notEnrolledMessage, successEnvelope, type Envelope } from './envelope';
+import { openApiDocument } from './openapi';
+import { DOCS_CSP, renderOpenApiPage } from './openapi-page';
 import { validateSyncRequest } from './validate';
 import type { TriggerStatus } from '../streams/status';
+import type { StatusListQuery } from '../streams/status-store';
+import { parseStatusListQuery, STATUS_LIST_API_ID } from './status-list';
+import { STATUS_PAGE_HEADERS, STATUS_PAGE_HTML, STATUS_PAGE_PATH } from './status-page';
 
 export const SYNC_PATHS = ['/v1/content/state/update', '/v1/user/content/state'] as const;
 /** GET `${STATUS_PATH}/{triggerId}`: a trigger's status, from any instance. */
@@ -26,7 +31,10 @@ export const STATUS_API_ID = 'api.content.state.sync.read';
 export function routeLabel(path: string): string {
   if ((SYNC_PATHS as readonly string[]).includes(path)) return 'sync';
   if (path.startsWith(`${STATUS_PATH}/`)) return 'status';
+  if (path === STATUS_PATH) return 'status_list';
+  if (path === STATUS_PAGE_PATH || path === `${STATUS_PAGE_PATH}/`) return 'ui';
   if (path === '/health' || path === '/ready' || path === '/metrics') return path.slice(1);
+  if (path === '/openapi.json' || path === '/docs') return 'openapi';
   return 'unmatched';
 }
 
@@ -65,6 +73,8 @@ export interface ApiDeps {
   metrics: Metrics;
   /** A trigger's status; without it the status endpoint answers 404. */
   getStatus?(triggerId: string): Promise<TriggerStatus | undefined>;
+  /** Triggers running and recently finished, newest first; without it the list is empty. */
+  listStatus?(query: StatusListQuery): Promise<TriggerStatus[]>;
   /** Turns false first on shutdown, so load balancers stop sending before the server closes. */
   isReady?: () => boolean;
   now?: () => Date;
@@ -129,6 +139,11 @@ export function createApp(deps: ApiDeps): express.Express {
     res.set('Content-Type', deps.metrics.registry.contentType);
     res.send(await deps.metrics.registry.metrics());
   });
+
+  // The contract is public: no authentication, whatever API_AUTH says.
+  const docsPage = renderOpenApiPage(openApiDocument);
+  app.get('/openapi.json', (_req, res) => void res.json(openApiDocument));
+  app.get('/docs', (_req, res) => void res.set('Content-Security-Policy', DOCS_CSP).type('html').send(docsPage));
 
   const requireJson = (req: Request, res: Response, next: NextFunction): void => {
     if (!req.is('application/json')) {
@@ -311,6 +326,44 @@ export function createApp(deps: ApiDeps): express.Express {
       });
     }
   });
+  // The status page's data: the same rule as one trigger's status (admin only with authentication on).
+  app.get(STATUS_PATH, authenticate, requireAdmin(now), async (req, res) => {
+    const msgid = msgidOf(res);
+    const query = parseStatusListQuery(req.originalUrl.split('?')[1] ?? '');
+    if (!query.ok) {
+      const { field, message } = query;
+      const body = errorEnvelope(msgid, now(), 'INVALID_PARAMETER_VALUE', message, 'CLIENT_ERROR', { field });
+      return send(res, 400, { ...body, id: STATUS_LIST_API_ID });
+    }
+    try {
+      const triggers = deps.listStatus
+        ? await withDeadline(
+            deps.listStatus(query.value),
+            deps.dependencyTimeoutMs,
+            () =>
+              new SyncError('SYNC_TIMEOUT', `Kafka did not answer within ${deps.dependencyTimeoutMs} ms`, {
+                retriable: true,
+              }),
+          )
+        : [];
+      const result = { response: 'Success', count: triggers.length, limit: query.value.limit, triggers };
+      send(res, 200, { ...successEnvelope(msgid, now(), result), id: STATUS_LIST_API_ID });
+    } catch (err) {
+      deps.log.warn({ err, msgid }, 'status list unavailable');
+      const message = `Service unavailable: ${messageOf(err)}`;
+      const body = errorEnvelope(msgid, now(), 'SERVICE_UNAVAILABLE', message, 'SERVICE_UNAVAILABLE');
+      send(res, 503, { ...body, id: STATUS_LIST_API_ID });
+    }
+  });
+  app.all(STATUS_PATH, (req, res) => {
+    res.set('Allow', 'GET');
+    send(res, 405, errorEnvelope(msgidOf(res), now(), 'METHOD_NOT_ALLOWED', `Use GET on ${req.path}.`, 'CLIENT_ERROR'));
+  });
+  // The page holds no data (it asks the list endpoint, with the operator's token), so anyone may load it.
+  app.get(STATUS_PAGE_PATH, (_req, res) => {
+    res.set(STATUS_PAGE_HEADERS).type('html').send(STATUS_PAGE_HTML);
+  });
+
   app.all(`${STATUS_PATH}/:triggerId`, (req, res) => {
     res.set('Allow', 'GET');
     send(res, 405, errorEnvelope(msgidOf(res), now(), 'METHOD_NOT_ALLOWED', `Use GET on ${req.path}.`, 'CLIENT_ERROR'));

@@ -1,4 +1,5 @@
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { errorCodes } from '../errors';
 
 /** Metrics live in an injected registry so tests and several apps in one process never collide. */
 export interface Metrics {
@@ -14,7 +15,7 @@ export interface Metrics {
 
 export function createMetrics(registry = new Registry(), withDefaults = false): Metrics {
   if (withDefaults) collectDefaultMetrics({ register: registry });
-  return {
+  const metrics: Metrics = {
     registry,
     syncEventsProduced: new Counter({
       name: 'sync_events_produced_total',
@@ -61,4 +62,10 @@ export function createMetrics(registry = new Registry(), withDefaults = false): 
       registers: [registry],
     }),
   };
+  // Series that exist from the start at 0: Prometheus's rate() and increase() cannot see a
+  // counter's first increment when the series appears already at 1, so a process's first dead
+  // letter would never show on the dashboard.
+  for (const outcome of ['done', 'dead-lettered']) metrics.triggersProcessed.inc({ outcome }, 0);
+  for (const code of errorCodes) metrics.triggersDeadLettered.inc({ code }, 0);
+  return metrics;
 }

@@ -4,11 +4,20 @@ import { CompactedTable } from './compacted-table';
 import {
   decodeStatusPart,
   foldStatus,
+  isFinished,
   statusPartition,
   triggerIdOfKey,
   type StatusPart,
+  type TriggerState,
   type TriggerStatus,
 } from './status';
+
+export interface StatusListQuery {
+  /** Only triggers in these states (all states when left out or empty). */
+  states?: readonly TriggerState[];
+  /** At most this many, newest first. */
+  limit: number;
+}
 
 /**
  * The status topic read back as a table, with the parts of each trigger kept together, so any
@@ -23,6 +32,10 @@ export class StatusStore {
   /** Whole-batch triggers by `courseId|batchId`, for coalescing. */
   private readonly wholeBatch = new Map<string, Set<string>>();
   private partitions = 1;
+  /** Triggers that may still change state: touched since they were last seen unfinished. */
+  private readonly open = new Set<string>();
+  /** Finished triggers by when they finished; the newest `maxFinished` are kept for listing. */
+  private readonly finished = new Map<string, number>();
 
   constructor(
     kafka: Kafka,
@@ -32,6 +45,7 @@ export class StatusStore {
     groupPrefix: string,
     private readonly maxTriggers = 200_000,
     private readonly maxEventsPerSecond?: number,
+    private readonly maxFinished = 1000,
   ) {
     this.table = new CompactedTable(kafka, admin, topic, decodeStatusPart, log, groupPrefix, (key, part) =>
       this.index(key, part),
@@ -75,6 +89,48 @@ export class StatusStore {
     return undefined;
   }
 
+  /**
+   * Triggers running (and accepted) and recently finished, for the status page: the unfinished
+   * first, then the finished, each newest first. Costs a fold of the unfinished triggers and of
+   * the newest `maxFinished` finished ones, not of the whole table.
+   */
+  async list(query: StatusListQuery, signal?: AbortSignal): Promise<TriggerStatus[]> {
+    await this.table.caughtUp(undefined, signal);
+    const unfinished: TriggerStatus[] = [];
+    for (const triggerId of this.open) {
+      const status = this.fold(triggerId);
+      if (status === undefined) {
+        this.open.delete(triggerId);
+        this.finished.delete(triggerId);
+      } else if (isFinished(status.state)) {
+        this.open.delete(triggerId);
+        this.finished.set(triggerId, status.finishedAt ?? status.updatedAt ?? 0);
+      } else {
+        this.finished.delete(triggerId);
+        unfinished.push(status);
+      }
+    }
+    this.trimFinished();
+    const wanted = (s: TriggerStatus) => !query.states?.length || query.states.includes(s.state);
+    const since = (s: TriggerStatus) => s.startedAt ?? s.requestedAt ?? 0;
+    const out = unfinished.filter(wanted).sort((a, b) => since(b) - since(a));
+    const done = [...this.finished.entries()].sort((a, b) => b[1] - a[1]);
+    for (const [triggerId] of done) {
+      if (out.length >= query.limit) break;
+      const status = this.fold(triggerId);
+      if (status && wanted(status)) out.push(status);
+    }
+    return out.slice(0, query.limit);
+  }
+
+  private trimFinished(): void {
+    if (this.finished.size <= this.maxFinished) return;
+    const oldestFirst = [...this.finished.entries()].sort((a, b) => a[1] - b[1]);
+    for (const [triggerId] of oldestFirst.slice(0, this.finished.size - this.maxFinished)) {
+      this.finished.delete(triggerId);
+    }
+  }
+
   private fold(triggerId: string): TriggerStatus | undefined {
     const parts = this.byTrigger.get(triggerId);
     return parts ? foldStatus(triggerId, [...parts.values()], Date.now(), this.maxEventsPerSecond) : undefined;
@@ -82,6 +138,8 @@ export class StatusStore {
 
   private index(key: string, part: StatusPart | undefined): void {
     const triggerId = part?.triggerId ?? triggerIdOfKey(key);
+    // Settled into running or finished at the next list().
+    this.open.add(triggerId);
     let parts = this.byTrigger.get(triggerId);
     if (part === undefined) {
       parts?.delete(key);
@@ -109,6 +167,8 @@ export class StatusStore {
     if (oldest === undefined) return;
     const parts = this.byTrigger.get(oldest);
     this.byTrigger.delete(oldest);
+    this.open.delete(oldest);
+    this.finished.delete(oldest);
     for (const [key, part] of parts ?? []) {
       this.table.forget(key);
       if ('courseId' in part && part.courseId !== undefined) {

@@ -73,6 +73,19 @@ export interface TriggerStatus {
   etaSeconds?: number;
   error?: { code: string; message: string };
   joinedTo?: string;
+  /**
+   * Inputs of this trigger (the trigger itself, or its tasks) sent to the dead-letter topic. A
+   * part turns 'failed' only in the transaction that dead-letters its input (partition-worker.ts),
+   * so the failed parts are the dead letters.
+   */
+  deadLetters?: number;
+}
+
+/** States after which a trigger no longer changes. */
+export const FINISHED_STATES: readonly TriggerState[] = ['done', 'failed', 'joined'];
+
+export function isFinished(state: TriggerState): boolean {
+  return FINISHED_STATES.includes(state);
 }
 
 export function statusKey(triggerId: string, part: 'request' | 'trigger' | `task:${number}`): string {
@@ -182,5 +195,6 @@ export function foldStatus(
     etaSeconds,
     error: failed?.error,
     joinedTo: trigger?.joinedTo,
+    deadLetters: work.filter((p) => p.state === 'failed').length,
   };
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { loadConfig } from '../../src/config';
 import { readTopic } from '../helpers/context';
+import { contract, trackApi } from '../helpers/openapi';
 
 /**
  * The README as a new user follows it, on the single-machine default: the built CLI, the default
@@ -52,6 +53,7 @@ describe('README, followed as written', () => {
     service.stdout?.on('data', (d: Buffer) => (output += d.toString()));
     service.stderr?.on('data', (d: Buffer) => (output += d.toString()));
     await waitReady('http://127.0.0.1:9000/ready', service, 60000);
+    trackApi('http://127.0.0.1:9000');
   });
 
   afterAll(async () => {
@@ -63,6 +65,13 @@ describe('README, followed as written', () => {
   test('the curl example answers as the README shows', () => {
     const out = execFileSync('bash', ['-c', readmeExample()], { encoding: 'utf8' });
     const body = JSON.parse(out);
+    contract.check({
+      method: 'PATCH',
+      path: '/v1/content/state/update',
+      status: 200,
+      contentType: 'application/json',
+      body,
+    });
     expect(body).toMatchObject({
       id: 'api.content.state.update',
       params: { status: 'success', err: null },

@@ -1,6 +1,7 @@
 import { EnrolmentSyncService, type ServiceOptions } from '../../src/service';
 import { insertCourseBatch, insertEnrolments, type SeedEnrolment } from '../../src/cassandra/seed';
 import type { TestContext } from './context';
+import { contract, trackApi } from './openapi';
 
 export async function startService(ctx: TestContext, options: ServiceOptions): Promise<EnrolmentSyncService> {
   // Ephemeral ports: test files (and other checkouts' tests) run side by side.
@@ -13,6 +14,7 @@ export async function startService(ctx: TestContext, options: ServiceOptions): P
     ctx.log,
   );
   await service.start(options);
+  trackApi(service.url);
   return service;
 }
 
@@ -36,6 +38,7 @@ export function enrolment(
   return { userId, courseId, batchId, active: true, status: 1, ...extra };
 }
 
+/** A PATCH to the API; its answer is checked against the OpenAPI document (a mismatch fails the test). */
 export async function patch(
   url: string,
   body: unknown,
@@ -53,5 +56,12 @@ export async function patch(
   } catch {
     parsed = text;
   }
+  contract.check({
+    method: 'PATCH',
+    path: new URL(url).pathname,
+    status: res.status,
+    contentType: res.headers.get('content-type'),
+    body: parsed,
+  });
   return { status: res.status, body: parsed };
 }

@@ -135,6 +135,12 @@ describe('API with JWT authentication on (real Kafka and Cassandra)', () => {
     expect(((await asAdmin.json()) as any).result.status).toMatchObject({ triggerId: res.body.result.triggerId });
   });
 
+  test('the contract is public: /openapi.json needs no token', async () => {
+    const res = await fetch(`${service.url}/openapi.json`);
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { openapi: string }).openapi).toBe('3.1.0');
+  });
+
   test('no trigger was published for any refused request', async () => {
     const all = await triggers((t) => t.length >= 3);
     expect(all.map((t) => t.requestedBy).sort()).toEqual(['alice', 'alice', 'ops']);

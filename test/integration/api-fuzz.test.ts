@@ -2,6 +2,7 @@ import { connect } from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import type { EnrolmentSyncService } from '../../src/service';
 import { createTestContext, type TestContext } from '../helpers/context';
+import { contract } from '../helpers/openapi';
 import { enrolment, seed, startService } from '../helpers/service';
 
 /**
@@ -343,12 +344,13 @@ describe('fuzz: generated malformed requests against the real service', () => {
     await ctx?.cleanup();
   });
 
-  test(`${REQUESTS} requests: 0 × 5xx, every answer an envelope, metrics labels bounded`, async () => {
+  test(`${REQUESTS} requests: 0 × 5xx, every answer an envelope the OpenAPI document describes, metrics labels bounded`, async () => {
     const next = generator(Number(process.env.FUZZ_SEED ?? 20261127));
     const cases = Array.from({ length: REQUESTS }, next);
     const statuses = new Map<string, number>();
     const failures: string[] = [];
     let problems = 0;
+    let contractFailures = 0;
     let index = 0;
     const worker = async (): Promise<void> => {
       while (index < cases.length) {
@@ -373,6 +375,18 @@ describe('fuzz: generated malformed requests against the real service', () => {
             : c.method === 'HEAD' || isEnvelope
               ? undefined
               : `not an envelope: ${answer.body.slice(0, 120)}`;
+        // And it is one the contract describes (a raw request may not parse: no path then).
+        const contractProblems = contract.problems({
+          method: c.method,
+          path: c.path,
+          status: answer.status,
+          contentType: answer.headers['content-type'],
+          body: envelope ?? answer.body,
+        });
+        if (contractProblems.length > 0) {
+          contractFailures++;
+          if (failures.length < 20) failures.push(`${c.kind}: ${contractProblems.join('; ')}`);
+        }
         if (problem) {
           problems++;
           if (failures.length < 20) failures.push(`${c.kind} ${c.method} ${c.path.slice(0, 60)}: ${problem}`);
@@ -382,6 +396,7 @@ describe('fuzz: generated malformed requests against the real service', () => {
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
     expect(failures).toEqual([]);
     expect(problems).toBe(0);
+    expect(contractFailures).toBe(0);
     const fiveHundreds = [...statuses].filter(([k]) => Number(k.split(' ').pop()) >= 500);
     expect(fiveHundreds).toEqual([]);
     // Every category was exercised.

@@ -1,6 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import type { EnrolmentSyncService } from '../../src/service';
 import { createTestContext, readTopic, type TestContext } from '../helpers/context';
+import { contract } from '../helpers/openapi';
 import { enrolment, patch, seed, startService } from '../helpers/service';
 
 const COURSE = 'do_limits';
@@ -97,6 +98,15 @@ describe('bounded work and graceful shutdown (real Kafka and Cassandra)', () => 
     inFlight.finish();
     const answer = await inFlight.answer;
     expect(answer.status).toBe(200);
+    // Raw socket, so the contract check the fetch helpers do is done here.
+    const [head = '', body = ''] = answer.text.split('\r\n\r\n');
+    contract.check({
+      method: 'PATCH',
+      path: '/v1/content/state/update',
+      status: answer.status,
+      contentType: /^content-type: *([^\r\n]+)/im.exec(head)?.[1],
+      body: JSON.parse(body),
+    });
     const triggerId = /"triggerId":"([^"]+)"/.exec(answer.text)?.[1];
     expect(triggerId).toBeDefined();
 

@@ -1,7 +1,10 @@
+import { openApiDocument } from '../../src/api/openapi';
+import { DOCS_CSP } from '../../src/api/openapi-page';
 import { loadConfig } from '../../src/config';
 import { EnrolmentSyncService } from '../../src/service';
 import { syncEventAvroType } from '../../src/schemas';
 import { createTestContext, readTopic, type TestContext } from '../helpers/context';
+import { contract } from '../helpers/openapi';
 import { enrolment, patch, seed, startService } from '../helpers/service';
 
 const COURSE = 'do_course_api';
@@ -223,6 +226,29 @@ describe('PATCH /v1/content/state/update against real Kafka and Cassandra', () =
     const unknown = await patch(url('/v1/nope'), {});
     expect(unknown.status).toBe(404);
     expect(unknown.body.responseCode).toBe('RESOURCE_NOT_FOUND');
+  });
+
+  test('the contract: /openapi.json is the document the tests check against, /docs renders it without scripts', async () => {
+    const res = await fetch(`${base}/openapi.json`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual(JSON.parse(JSON.stringify(openApiDocument)));
+    const docs = await fetch(`${base}/docs`);
+    expect(docs.status).toBe(200);
+    expect(docs.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(docs.headers.get('content-security-policy')).toBe(DOCS_CSP);
+    const html = await docs.text();
+    expect(html).toContain('/v1/content/state/sync/{triggerId}');
+    expect(html).not.toContain('<script');
+  });
+
+  test('an answer the contract does not describe fails the request helpers', async () => {
+    // A path the API does not have, if it answered 200, would fail: the checker is live here.
+    expect(() =>
+      contract.check({ method: 'GET', path: '/v1/nope', status: 200, contentType: 'application/json', body: {} }),
+    ).toThrow(/not documented/);
+    // And the real 404 for it is the documented one.
+    const res = await fetch(`${base}/v1/nope`);
+    expect(res.status).toBe(404);
   });
 
   test('health, readiness and metrics', async () => {

@@ -92,6 +92,27 @@ describe('enrolment policy', () => {
     expect(otherUser.mid).not.toBe(event.mid);
   });
 
+  test("the same instant written as epoch ms, ISO-8601 or Sunbird's form gives byte-identical events", () => {
+    const encode = createSyncEventEncoder(syncEventAvroType(), 'json');
+    const row = { userId: 'u-1', active: true, status: 1 };
+    const origin = { topic: 't', partition: 0, offset: '7', timestamp: '0' };
+    const forms = [1614837484382, '1614837484382', '2021-03-04T05:58:04.382Z', '2021-03-04 05:58:04:382+0000'];
+    const values = forms.map(
+      (requestedAt) =>
+        toSyncRecords(
+          parseTrigger({ triggerId: 'tr', courseId: 'c', batchId: 'b', requestedAt }, origin),
+          [row],
+          defaults,
+          encode,
+        )[0]!.value,
+    );
+    expect(new Set(values).size).toBe(1);
+    expect(JSON.parse(values[0] as string)).toMatchObject({
+      ets: 1614837484382,
+      mid: expect.stringMatching(/^LP\.1614837484382\./),
+    });
+  });
+
   test('the name-based UUID is RFC 9562 version 5 and keeps the two ids apart', () => {
     expect(syncEventUuid('t', 'u')).toBe(syncEventUuid('t', 'u'));
     // Without an unambiguous name, ("a|b", "c") and ("a", "b|c") could collide.

@@ -64,6 +64,19 @@ describe('trigger status, folded from its parts', () => {
     });
   });
 
+  test('dead letters: each part that failed is an input that was dead-lettered; none while all is well', () => {
+    const twoTasksLost = [
+      work('trigger', { state: 'done', tasks: 3 }),
+      work('task', { index: 0, state: 'failed', error: { code: 'SYNC_BAD_TRIGGER', message: 'bad' } }),
+      work('task', { index: 1, state: 'done', produced: 7 }),
+      work('task', { index: 2, state: 'failed', error: { code: 'SYNC_BAD_TRIGGER', message: 'bad' } }),
+    ];
+    expect(foldStatus('t', twoTasksLost, 5000)).toMatchObject({ state: 'failed', deadLetters: 2 });
+    expect(foldStatus('t', [work('trigger', { state: 'failed' })], 5000)?.deadLetters).toBe(1);
+    expect(foldStatus('t', [request, work('trigger', { produced: 3 })], 5000)?.deadLetters).toBe(0);
+    expect(foldStatus('t', [request], 5000)?.deadLetters).toBe(0);
+  });
+
   test('a trigger that joined a running one says which', () => {
     expect(foldStatus('t', [work('trigger', { state: 'done', joinedTo: 'other' })], 5000)).toMatchObject({
       state: 'joined',
