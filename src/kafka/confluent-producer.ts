@@ -150,7 +150,7 @@ class ConfluentTransactionalProducer implements TransactionalProducer {
     return this.options.transactionalId;
   }
 
-  private get open_(): Producer {
+  private get current(): Producer {
     if (!this.producer) throw translateKafkaError(new Error('producer not open'), this.id);
     return this.producer;
   }
@@ -173,7 +173,7 @@ class ConfluentTransactionalProducer implements TransactionalProducer {
   }
 
   async begin(): Promise<void> {
-    const producer = this.open_;
+    const producer = this.current;
     try {
       await call((done) => producer.beginTransaction(done));
     } catch (err) {
@@ -184,14 +184,14 @@ class ConfluentTransactionalProducer implements TransactionalProducer {
 
   async send(batches: readonly TopicRecords[]): Promise<void> {
     try {
-      await enqueue(this.open_, batches);
+      await enqueue(this.current, batches);
     } catch (err) {
       throw translateKafkaError(err, `produce to ${batches.map((b) => b.topic).join(',')}`);
     }
   }
 
   async sendOffsets(groupId: string, topic: string, partition: number, offset: string): Promise<void> {
-    const producer = this.open_;
+    const producer = this.current;
     try {
       const consumer = await this.client.groupConsumer(groupId);
       const offsets = [{ topic, partition, offset: Number(offset) }];
@@ -204,7 +204,7 @@ class ConfluentTransactionalProducer implements TransactionalProducer {
   }
 
   async commit(): Promise<void> {
-    const producer = this.open_;
+    const producer = this.current;
     try {
       // Flushes every record queued in the transaction first; a record the broker refused fails it.
       await call((done) => producer.commitTransaction(this.client.settings.requestTimeoutMs, done));
@@ -218,7 +218,7 @@ class ConfluentTransactionalProducer implements TransactionalProducer {
   async abort(): Promise<void> {
     if (!this.active) return;
     this.active = false;
-    const producer = this.open_;
+    const producer = this.current;
     try {
       await call((done) => producer.abortTransaction(this.client.settings.requestTimeoutMs, done));
     } catch (err) {
