@@ -10,6 +10,8 @@
  *                              (CPU-s per 1M events, events/s, peak RSS), printed, docs untouched;
  *                              BENCH_PROCESSOR_NODE_ARGS are node's arguments for the processor (--cpu-prof…),
  *                              BENCH_PROCESSOR_OUTPUT a path prefix its output is kept at
+ *   --clients                  only expand the big batch exactly once with each Kafka client
+ *                              (KAFKA_CLIENT), BENCH_REPEAT times each (default 1), alternating
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -637,6 +639,47 @@ async function expansion(
   }
 }
 
+/** The Kafka clients the processor ships (KAFKA_CLIENT); kafkajs is the default. */
+const CLIENTS = ['kafkajs', 'confluent'] as const;
+type ClientName = (typeof CLIENTS)[number];
+
+interface ClientRun {
+  client: ClientName;
+  rate: number;
+  cpuSPerMillion: number;
+  distinctUsers: number;
+}
+
+/** (3c) The big batch expanded exactly once with one client: events/s and processor CPU-s per 1M events. */
+async function clientExpansion(client: ClientName): Promise<ClientRun> {
+  log(`(3c) expansion of the ${TARGET.toLocaleString()}-user batch, exactly once, KAFKA_CLIENT=${client}`);
+  const r = await expansion(BIG_BATCH, TARGET, 'exactly_once', { KAFKA_CLIENT: client }, 'count');
+  const run = {
+    client,
+    rate: r.rate,
+    cpuSPerMillion: Number(((r.stats.cpuMs / 1000) * (1_000_000 / Math.max(1, r.events))).toFixed(1)),
+    distinctUsers: r.check?.distinctUsers ?? NaN,
+  };
+  if (run.distinctUsers !== activeUsers(BIG_BATCH)) {
+    throw new Error(
+      `KAFKA_CLIENT=${client}: ${run.distinctUsers} distinct users, the batch has ${activeUsers(BIG_BATCH)}`,
+    );
+  }
+  log(`  ${r.events} events in ${r.ms} ms: ${run.rate} events/s, ${run.cpuSPerMillion} CPU-s per 1M events`);
+  return run;
+}
+
+function recordClientRuns(runs: ClientRun[]): void {
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+  for (const client of CLIENTS) {
+    const mine = runs.filter((r) => r.client === client);
+    if (mine.length === 0) continue;
+    figures[`expand_big_${client}_events_per_s`] = median(mine.map((r) => r.rate));
+    figures[`cpu_s_per_million_events_${client}`] = median(mine.map((r) => r.cpuSPerMillion));
+    figures[`expand_big_${client}_distinct_users`] = Math.min(...mine.map((r) => r.distinctUsers));
+  }
+}
+
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 }
@@ -830,6 +873,10 @@ function versions(): Record<string, string> {
   };
 }
 
+function ratio(a: number | undefined, b: number | undefined): string {
+  return a === undefined || b === undefined || !(b > 0) ? 'n/a' : (a / b).toFixed(2);
+}
+
 function report(): void {
   const f = figures;
   const num = (k: string): number => f[k] ?? NaN;
@@ -912,6 +959,15 @@ function report(): void {
     ],
     ['(6) rebalances during (3)', `${f.rebalances_during_expand}`, ''],
     ['(7) processor CPU per 1,000,000 events', `${f.cpu_s_per_million_events} s`, 'user + system'],
+    ...CLIENTS.map((client): [string, string, string] => [
+      `(3c) exactly once, KAFKA_CLIENT=${client}: events/s; CPU-s per 1M events`,
+      `${f[`expand_big_${client}_events_per_s`]}; ${f[`cpu_s_per_million_events_${client}`]} s`,
+      `÷ peer ${ratio(f[`expand_big_${client}_events_per_s`], f.peer_events_per_s)} events/s, ` +
+        `${ratio(f[`cpu_s_per_million_events_${client}`], f.peer_cpu_s_per_million_events)} CPU; ` +
+        `÷ kafkajs ${ratio(f[`expand_big_${client}_events_per_s`], f.expand_big_kafkajs_events_per_s)} events/s, ` +
+        `${ratio(f[`cpu_s_per_million_events_${client}`], f.cpu_s_per_million_events_kafkajs)} CPU; ` +
+        `${f[`expand_big_${client}_distinct_users`]} distinct users`,
+    ]),
     [
       `(9) plain-JVM peer, ${TARGET.toLocaleString()} users`,
       `${f.peer_events_per_s} events/s`,
@@ -994,11 +1050,27 @@ async function main(): Promise<void> {
     console.log(JSON.stringify(figures, null, 2));
     return;
   }
-  buildPeer();
+  if (!process.argv.includes('--clients')) buildPeer();
   if (process.argv.includes('--peer-check')) {
     log('(9) the peer against ours, 1,000-user batch');
     const ours = await expansion(SMALL_BATCH, SMALL, 'exactly_once', {}, 'capture');
     await peerCheck(SMALL_BATCH, ours);
+    return;
+  }
+  if (process.argv.includes('--clients')) {
+    const runs: ClientRun[] = [];
+    // Alternating, so a busy spell on the shared machine does not fall on one client only.
+    for (let i = 0; i < Number(process.env.BENCH_REPEAT ?? 1); i++) {
+      for (const client of CLIENTS) runs.push(await clientExpansion(client));
+    }
+    recordClientRuns(runs);
+    for (const r of runs) console.log(`${r.client}\t${r.rate} events/s\t${r.cpuSPerMillion} CPU-s per 1M events`);
+    for (const client of CLIENTS) {
+      console.log(
+        `median ${client}: ${figures[`expand_big_${client}_events_per_s`]} events/s, ` +
+          `${figures[`cpu_s_per_million_events_${client}`]} CPU-s per 1M events`,
+      );
+    }
     return;
   }
   const kafka = new Kafka({ brokers: ['127.0.0.1:9092'], logLevel: logLevel.NOTHING });
@@ -1089,6 +1161,7 @@ async function main(): Promise<void> {
     (figures.cpu_s_per_million_events / figures.peer_cpu_s_per_million_events).toFixed(2),
   );
   peerJava = peer.java;
+  recordClientRuns([await clientExpansion('kafkajs'), await clientExpansion('confluent')]);
   log(`(3) expansion of the ${TARGET.toLocaleString()}-user batch, at least once`);
   const alo = await expansion(BIG_BATCH, TARGET, 'at_least_once', {}, 'count');
   figures.expand_big_alo_distinct_users = alo.check?.distinctUsers ?? NaN;

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { kafkaClientNames } from './kafka/ports';
 
 /**
  * Every environment variable the product reads, declared once: its type, default, range or
@@ -95,6 +96,12 @@ export const CONFIG_SCHEMA: readonly VariableSpec[] = [
     description: 'Kafka bootstrap brokers, comma-separated',
   },
   str('KAFKA_CLIENT_ID', 'enrolment-sync', 'Kafka client id (broker logs and quotas)'),
+  oneOf(
+    'KAFKA_CLIENT',
+    'kafkajs',
+    kafkaClientNames,
+    "library of the processor's producers (see Kafka client in the README)",
+  ),
   int('KAFKA_CONNECTION_TIMEOUT_MS', 3000, 100, 120000, 'Kafka: time to open a connection to a broker, ms'),
   int('KAFKA_REQUEST_TIMEOUT_MS', 30000, 1000, 300000, 'Kafka: time a broker has to answer a request, ms'),
   ...tls('KAFKA', 'Kafka'),

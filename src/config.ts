@@ -1,5 +1,6 @@
 import { CONFIG_SCHEMA, ConfigValues, isLoopback, readEnvironment } from './config-schema';
 import { SyncError } from './errors';
+import type { KafkaClientName } from './kafka/ports';
 
 /**
  * All settings, resolved once from the environment. Only main.ts and cli.ts call loadConfig;
@@ -40,6 +41,8 @@ export interface Settings {
   env: string;
   logLevel: string;
   kafka: {
+    /** The library the processor produces with (KAFKA_CLIENT); consumers and admin are kafkajs either way. */
+    client: KafkaClientName;
     brokers: string[];
     clientId: string;
     connectionTimeoutMs: number;
@@ -164,6 +167,7 @@ export function loadConfig(env: Env): Readonly<Settings> {
     env: prefix,
     logLevel: v.string('LOG_LEVEL'),
     kafka: {
+      client: v.string('KAFKA_CLIENT') as KafkaClientName,
       brokers: v.list('KAFKA_BROKERS'),
       clientId: v.string('KAFKA_CLIENT_ID'),
       connectionTimeoutMs: v.int('KAFKA_CONNECTION_TIMEOUT_MS'),

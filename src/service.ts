@@ -14,6 +14,7 @@ import { EnrolmentReader } from './cassandra/enrolments';
 import type { Settings } from './config';
 import { connectTo, createKafka, javaCompatiblePartitioner, translateKafkaError } from './kafka/client';
 import { confluentFrame } from './kafka/codecs';
+import { createProducerClient } from './kafka/producers';
 import { createRegistry, registerSchemas } from './kafka/registry';
 import { createTriggerPublisher } from './kafka/trigger-publisher';
 import type { Logger } from './observability/logger';
@@ -128,6 +129,7 @@ export class EnrolmentSyncService {
       capYoungGeneration(PROCESSOR_SEMI_SPACE_MB);
       this.runtime = new StreamRuntime(
         this.kafka,
+        await createProducerClient(settings.kafka, this.kafka, log),
         processor,
         {
           inputTopic: settings.topics.trigger,

@@ -54,11 +54,50 @@ const REQUEST_FAILED_TYPES = new Set([
   'CORRUPT_MESSAGE',
 ]);
 
+/**
+ * librdkafka's error codes (@confluentinc/kafka-javascript's LibrdKafkaError.code) for the
+ * protocol errors above, by their kafkajs names, so both clients share one classification.
+ * Negative codes are librdkafka's own: ERR__FENCED is its local view of a fenced producer.
+ */
+const RDKAFKA_TYPES: ReadonlyMap<number, string> = new Map([
+  [-144, 'PRODUCER_FENCED'],
+  [90, 'PRODUCER_FENCED'],
+  [47, 'INVALID_PRODUCER_EPOCH'],
+  [48, 'INVALID_TXN_STATE'],
+  [49, 'INVALID_PRODUCER_ID_MAPPING'],
+  [29, 'TOPIC_AUTHORIZATION_FAILED'],
+  [30, 'GROUP_AUTHORIZATION_FAILED'],
+  [31, 'CLUSTER_AUTHORIZATION_FAILED'],
+  [53, 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED'],
+  [58, 'SASL_AUTHENTICATION_FAILED'],
+  [-169, 'SASL_AUTHENTICATION_FAILED'],
+  [10, 'MESSAGE_TOO_LARGE'],
+  [18, 'RECORD_LIST_TOO_LARGE'],
+  [2, 'CORRUPT_MESSAGE'],
+  [87, 'INVALID_RECORD'],
+]);
+
+/** A LibrdKafkaError: a numeric code and where it came from (the broker, or librdkafka itself). */
+interface RdkafkaErrorShape {
+  code: number;
+  origin: string;
+  isFatal?: boolean;
+  isTxnRequiresAbort?: boolean;
+}
+
+function asRdkafkaError(err: unknown): RdkafkaErrorShape | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const { code, origin } = err as { code?: unknown; origin?: unknown };
+  return typeof code === 'number' && typeof origin === 'string' ? (err as RdkafkaErrorShape) : undefined;
+}
+
 /** The innermost kafkajs error, through KafkaJSNumberOfRetriesExceeded and KafkaJSNonRetriableError. */
 function protocolType(err: unknown): string | undefined {
   for (let e = err, depth = 0; typeof e === 'object' && e !== null && depth < 8; depth++) {
     const { type, name } = e as { type?: unknown; name?: unknown };
     if (typeof type === 'string') return type;
+    const rd = asRdkafkaError(e);
+    if (rd) return RDKAFKA_TYPES.get(rd.code);
     if (name === 'KafkaJSSASLAuthenticationError') return 'SASL_AUTHENTICATION_FAILED';
     e = (e as { cause?: unknown; originalError?: unknown }).cause ?? (e as { originalError?: unknown }).originalError;
   }
@@ -86,13 +125,19 @@ export function translateKafkaError(err: unknown, what: string): SyncError {
       cause: err,
     });
   }
-  if ((type !== undefined && FENCED_TYPES.has(type)) || LOCAL_TXN_STATE.test(message)) {
+  const rd = asRdkafkaError(err);
+  // librdkafka raises a fatal error when the producer can never be used again (fenced, or its
+  // idempotence state lost), and ERR__STATE when a transactional call comes in the wrong state:
+  // either way only a new producer with the id recovers, which is what the fenced path makes.
+  const unusable = rd !== undefined && (rd.isFatal === true || rd.code === -172);
+  if ((type !== undefined && FENCED_TYPES.has(type)) || LOCAL_TXN_STATE.test(message) || unusable) {
     return new SyncError('SYNC_FENCED', `${what}: producer fenced (${type}): ${message}`, {
       retriable: false,
       cause: err,
     });
   }
-  if (type !== undefined && REQUEST_FAILED_TYPES.has(type)) {
+  // librdkafka's abortable transaction errors: this transaction is lost, the producer is fine.
+  if ((type !== undefined && REQUEST_FAILED_TYPES.has(type)) || rd?.isTxnRequiresAbort === true) {
     return new SyncError('SYNC_KAFKA_REQUEST_FAILED', `${what}: ${type}: ${message}`, { retriable: true, cause: err });
   }
   return new SyncError('SYNC_KAFKA_UNAVAILABLE', `${what}: ${message}`, { retriable: true, cause: err });

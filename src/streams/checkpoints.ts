@@ -1,4 +1,4 @@
-import type { Message } from 'kafkajs';
+import type { ProducerRecord as Message } from '../kafka/ports';
 
 /**
  * How far the input in flight on one input partition has got. Written in the same transaction as

@@ -1,4 +1,4 @@
-import type { IHeaders, Message } from 'kafkajs';
+import type { RecordHeaders as IHeaders, ProducerRecord as Message } from '../kafka/ports';
 import { errorCodeOf, isSyncError, messageOf } from '../errors';
 import type { InputMessage } from './types';
 

@@ -1,4 +1,4 @@
-import type { Message } from 'kafkajs';
+import type { ProducerRecord as Message } from '../kafka/ports';
 import type { RetrySettings } from '../config';
 import { errorCodeOf, errorKind, messageOf, SyncError } from '../errors';
 import type { Logger } from '../observability/logger';
@@ -283,6 +283,16 @@ export class PartitionWorker<I> {
     let reached: Checkpoint | undefined;
     try {
       for await (const chunk of chunks) {
+        // A transaction stays within txnMaxRecords (unless one chunk alone is larger): the chunk
+        // that would overflow it starts the next one. That bounds what a crash redoes. A client
+        // that sends every record at once (librdkafka) leaves all of an open transaction on the
+        // broker, not only the produce requests already sent.
+        if (reached !== undefined && sink.uncommitted + chunk.records.length > settings.txnMaxRecords) {
+          await sink.commit(unit('running', reached));
+          this.current = reached;
+          lastCommit = Date.now();
+          this.deps.metrics?.transactionsCommitted.inc({ kind: 'checkpoint' });
+        }
         // A chunk half handed over (the pacer was interrupted) must not be committed with the
         // position before it: its first records would be produced again on resume.
         reached = undefined;

@@ -3,6 +3,7 @@ import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { RetrySettings } from '../config';
 import { errorKind, messageOf, SyncError } from '../errors';
 import { translateKafkaError } from '../kafka/client';
+import type { ProducerClient } from '../kafka/ports';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import { sleep, withDeadline } from '../util/async';
@@ -87,8 +88,13 @@ export class StreamRuntime<I> {
   /** Emits 'processed' (ProcessedEvent), 'state' (RuntimeState) and 'fatal' (the error). */
   readonly events = new EventEmitter();
 
+  /**
+   * `kafka` serves the consumers and the admin; `producers` (closed with the runtime) makes each
+   * partition's sink producer, with whichever client KAFKA_CLIENT chose.
+   */
   constructor(
-    private readonly kafka: Kafka,
+    kafka: Kafka,
+    private readonly producers: ProducerClient,
     private readonly processor: StreamProcessor<I>,
     private readonly settings: RuntimeSettings,
     private readonly log: Logger,
@@ -189,7 +195,12 @@ export class StreamRuntime<I> {
     }
     this.setState('RUNNING');
     this.log.info(
-      { topic: this.settings.inputTopic, groupId: this.settings.groupId, guarantee: this.settings.guarantee },
+      {
+        topic: this.settings.inputTopic,
+        groupId: this.settings.groupId,
+        guarantee: this.settings.guarantee,
+        kafkaClient: this.producers.name,
+      },
       'processor running',
     );
   }
@@ -236,6 +247,7 @@ export class StreamRuntime<I> {
     ]);
     // Then each step runs even when the one before it fails.
     for (const worker of this.workers.values()) await quietly('sink', () => worker.close())();
+    await quietly('producers', () => this.producers.close())();
     await quietly('admin', () => this.admin.disconnect())();
   }
 
@@ -278,8 +290,8 @@ export class StreamRuntime<I> {
     };
     const sink: PartitionSink =
       settings.guarantee === 'exactly_once'
-        ? new TransactionalSink(this.kafka, sinkSettings)
-        : new AtLeastOnceSink(this.kafka, sinkSettings, (topic, p, offset) =>
+        ? new TransactionalSink(this.producers, sinkSettings)
+        : new AtLeastOnceSink(this.producers, sinkSettings, (topic, p, offset) =>
             this.consumer.commitOffsets([{ topic, partition: p, offset }]),
           );
     worker = new PartitionWorker<I>(partition, {

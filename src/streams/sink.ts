@@ -1,6 +1,11 @@
-import type { Kafka, Message, Producer, Transaction } from 'kafkajs';
-import { javaCompatiblePartitioner, translateKafkaError } from '../kafka/client';
-import { sleep } from '../util/async';
+import { translateKafkaError } from '../kafka/client';
+import type {
+  IdempotentProducer,
+  ProducerClient,
+  ProducerRecord as Message,
+  TopicRecords,
+  TransactionalProducer,
+} from '../kafka/ports';
 import { checkpointMessage, type Checkpoint } from './checkpoints';
 import type { OutputRecord } from './types';
 
@@ -93,23 +98,6 @@ class SendWindow {
   }
 }
 
-/** Producer retries: short first waits (the transaction coordinator answers CONCURRENT_TRANSACTIONS for a few ms after a commit; kafkajs's default first wait is 300 ms), then up to ~10 s in all before the error reaches the runtime as an outage. */
-const PRODUCER_RETRY = { initialRetryTime: 20, maxRetryTime: 2000, retries: 10, multiplier: 2 };
-
-async function retryConcurrentTransactions<T>(fn: () => Promise<T>): Promise<T> {
-  // kafkajs does not retry AddOffsetsToTxn when the coordinator is still finishing the previous
-  // transaction (tulios/kafkajs#1416); the Java client waits ~20 ms and asks again.
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      const type = (err as { type?: unknown }).type;
-      if (type !== 'CONCURRENT_TRANSACTIONS' || attempt >= 50) throw err;
-      await sleep(Math.min(20 * (attempt + 1), 200));
-    }
-  }
-}
-
 /**
  * What both sinks share: output records gathered into produce requests of `batchSize`, sent with
  * at most `maxInFlight` outstanding, and the count and age of what was added since the last commit.
@@ -170,17 +158,16 @@ abstract class BatchingSink {
 
 /**
  * Exactly-once: one transactional producer per input partition, transactional id
- * `<group>-<topic>-<partition>`. kafkajs has no KIP-447 (its sendOffsets carries no group
- * generation), so zombies are fenced the classic way: the id belongs to the partition, and the
- * next owner's InitProducerId bumps the epoch and aborts whatever the old owner left open.
+ * `<group>-<topic>-<partition>` (EOS v1: fencing does not depend on KIP-447, so every client we
+ * ship fences the same way). The next owner's InitProducerId bumps the epoch and aborts whatever
+ * the old owner left open.
  */
 export class TransactionalSink extends BatchingSink implements PartitionSink {
   readonly guarantee = 'exactly_once';
-  private producer: Producer | undefined;
-  private txn: Transaction | undefined;
+  private producer: TransactionalProducer | undefined;
 
   constructor(
-    private readonly kafka: Kafka,
+    private readonly client: ProducerClient,
     settings: SinkSettings,
   ) {
     super(settings);
@@ -193,38 +180,20 @@ export class TransactionalSink extends BatchingSink implements PartitionSink {
 
   async open(): Promise<void> {
     await this.close();
-    const producer = this.kafka.producer({
+    const producer = this.client.transactionalProducer({
       transactionalId: this.transactionalId,
-      idempotent: true,
-      maxInFlightRequests: 1,
-      transactionTimeout: this.settings.transactionTimeoutMs,
-      allowAutoTopicCreation: false,
-      createPartitioner: javaCompatiblePartitioner,
-      retry: PRODUCER_RETRY,
+      transactionTimeoutMs: this.settings.transactionTimeoutMs,
     });
-    try {
-      await producer.connect();
-      // kafkajs sends InitProducerId for the transactional id lazily, on the first transaction():
-      // begin and abort an empty one to fence now, before the offset and checkpoint are read.
-      const fence = await producer.transaction();
-      await fence.abort();
-    } catch (err) {
-      await producer.disconnect().catch(() => undefined);
-      throw translateKafkaError(err, `fencing ${this.transactionalId}`);
-    }
+    await producer.open();
     this.producer = producer;
   }
 
-  private async transaction(): Promise<Transaction> {
-    if (this.txn) return this.txn;
+  private async transaction(): Promise<TransactionalProducer> {
     if (!this.producer) throw translateKafkaError(new Error('sink not open'), 'transaction');
-    try {
-      this.txn = await this.producer.transaction();
-    } catch (err) {
-      throw translateKafkaError(err, `beginning a transaction of ${this.transactionalId}`);
-    }
+    if (this.producer.inTransaction) return this.producer;
+    await this.producer.begin();
     this.started = Date.now();
-    return this.txn;
+    return this.producer;
   }
 
   protected override async beforeAdd(): Promise<void> {
@@ -232,25 +201,25 @@ export class TransactionalSink extends BatchingSink implements PartitionSink {
   }
 
   protected produce(topic: string, messages: Message[]): Promise<unknown> {
-    return (this.txn as Transaction).send({ topic, acks: -1, messages });
+    return (this.producer as TransactionalProducer).send([{ topic, messages }]);
   }
 
   async deadLetter(record: Message): Promise<void> {
-    const txn = await this.transaction();
+    const producer = await this.transaction();
     const { deadLetterTopic } = this.settings;
     await this.window.push(
-      () => txn.send({ topic: deadLetterTopic, acks: -1, messages: [record] }),
+      () => producer.send([{ topic: deadLetterTopic, messages: [record] }]),
       `dead-letter produce to ${deadLetterTopic}`,
     );
   }
 
   async commit(opts: CommitOptions): Promise<void> {
     const { settings } = this;
-    const txn = await this.transaction();
+    const producer = await this.transaction();
     try {
       await this.window.drain();
       // The last records, the checkpoint, status and spawned tasks travel in one produce request.
-      const topicMessages = [...(opts.also ?? []).filter((t) => t.messages.length > 0)];
+      const topicMessages: TopicRecords[] = [...(opts.also ?? []).filter((t) => t.messages.length > 0)];
       if (this.pending.length > 0) topicMessages.push({ topic: settings.outputTopic, messages: this.pending });
       if (opts.checkpoint !== undefined) {
         topicMessages.push({
@@ -259,31 +228,23 @@ export class TransactionalSink extends BatchingSink implements PartitionSink {
         });
       }
       this.pending = [];
-      if (topicMessages.length > 0) await txn.sendBatch({ acks: -1, topicMessages });
+      if (topicMessages.length > 0) await producer.send(topicMessages);
       if (opts.nextOffset !== undefined) {
-        const offsets = {
-          consumerGroupId: settings.groupId,
-          topics: [
-            { topic: settings.inputTopic, partitions: [{ partition: settings.partition, offset: opts.nextOffset }] },
-          ],
-        };
-        await retryConcurrentTransactions(() => txn.sendOffsets(offsets));
+        await producer.sendOffsets(settings.groupId, settings.inputTopic, settings.partition, opts.nextOffset);
       }
-      await txn.commit();
+      await producer.commit();
     } catch (err) {
       throw translateKafkaError(err, `committing a transaction of ${this.transactionalId}`);
     }
-    this.txn = undefined;
     this.markCommitted();
   }
 
   async abort(): Promise<void> {
     await this.forgetUnit();
-    const txn = this.txn;
-    this.txn = undefined;
-    if (!txn?.isActive()) return;
+    const producer = this.producer;
+    if (!producer?.inTransaction) return;
     try {
-      await txn.abort();
+      await producer.abort();
     } catch (err) {
       // A producer stuck in "ongoing transaction" (tulios/kafkajs#1315): only a new producer with
       // the same id recovers it, and that is what open() makes. Until then this sink is unusable.
@@ -295,9 +256,8 @@ export class TransactionalSink extends BatchingSink implements PartitionSink {
   async close(): Promise<void> {
     const producer = this.producer;
     this.producer = undefined;
-    this.txn = undefined;
     await this.forgetUnit();
-    await producer?.disconnect().catch(() => undefined);
+    await producer?.close();
   }
 }
 
@@ -308,10 +268,10 @@ export class TransactionalSink extends BatchingSink implements PartitionSink {
  */
 export class AtLeastOnceSink extends BatchingSink implements PartitionSink {
   readonly guarantee = 'at_least_once';
-  private producer: Producer | undefined;
+  private producer: IdempotentProducer | undefined;
 
   constructor(
-    private readonly kafka: Kafka,
+    private readonly client: ProducerClient,
     settings: SinkSettings,
     private readonly commitOffset: (topic: string, partition: number, offset: string) => Promise<void>,
   ) {
@@ -320,34 +280,24 @@ export class AtLeastOnceSink extends BatchingSink implements PartitionSink {
 
   async open(): Promise<void> {
     if (this.producer) return;
-    const producer = this.kafka.producer({
-      idempotent: true,
-      allowAutoTopicCreation: false,
-      createPartitioner: javaCompatiblePartitioner,
-      retry: PRODUCER_RETRY,
-    });
-    try {
-      await producer.connect();
-    } catch (err) {
-      await producer.disconnect().catch(() => undefined);
-      throw translateKafkaError(err, 'connecting the producer');
-    }
+    const producer = this.client.idempotentProducer();
+    await producer.open();
     this.producer = producer;
   }
 
-  private get connected(): Producer {
+  private get connected(): IdempotentProducer {
     if (!this.producer) throw translateKafkaError(new Error('sink not open'), 'produce');
     return this.producer;
   }
 
   protected produce(topic: string, messages: Message[]): Promise<unknown> {
-    return this.connected.send({ topic, acks: -1, messages });
+    return this.connected.send([{ topic, messages }]);
   }
 
   async deadLetter(record: Message): Promise<void> {
     const { deadLetterTopic } = this.settings;
     try {
-      await this.connected.send({ topic: deadLetterTopic, acks: -1, messages: [record] });
+      await this.connected.send([{ topic: deadLetterTopic, messages: [record] }]);
     } catch (err) {
       throw translateKafkaError(err, `dead-letter produce to ${deadLetterTopic}`);
     }
@@ -360,18 +310,19 @@ export class AtLeastOnceSink extends BatchingSink implements PartitionSink {
     const also = (opts.also ?? []).filter((t) => t.messages.length > 0);
     if (also.length > 0) {
       try {
-        await this.connected.sendBatch({ acks: -1, topicMessages: also });
+        await this.connected.send(also);
       } catch (err) {
         throw translateKafkaError(err, 'writing status and tasks');
       }
     }
     if (opts.checkpoint !== undefined) {
       try {
-        await this.connected.send({
-          topic: settings.checkpointTopic,
-          acks: -1,
-          messages: [checkpointMessage(settings.checkpointKey, settings.checkpointPartition, opts.checkpoint)],
-        });
+        await this.connected.send([
+          {
+            topic: settings.checkpointTopic,
+            messages: [checkpointMessage(settings.checkpointKey, settings.checkpointPartition, opts.checkpoint)],
+          },
+        ]);
       } catch (err) {
         throw translateKafkaError(err, `writing a checkpoint to ${settings.checkpointTopic}`);
       }
@@ -394,6 +345,6 @@ export class AtLeastOnceSink extends BatchingSink implements PartitionSink {
     const producer = this.producer;
     this.producer = undefined;
     await this.abort();
-    await producer?.disconnect().catch(() => undefined);
+    await producer?.close();
   }
 }

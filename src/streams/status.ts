@@ -1,4 +1,4 @@
-import type { Message } from 'kafkajs';
+import type { ProducerRecord as Message } from '../kafka/ports';
 
 /**
  * Trigger status, kept in a compacted topic and read back as a table. Each writer owns its own

@@ -1,4 +1,4 @@
-import type { IHeaders } from 'kafkajs';
+import type { RecordHeaders } from '../kafka/ports';
 import type { Logger } from '../observability/logger';
 
 export interface InputMessage {
@@ -8,7 +8,7 @@ export interface InputMessage {
   timestamp: string;
   key: Buffer | null;
   value: Buffer | null;
-  headers: IHeaders;
+  headers: RecordHeaders;
 }
 
 export interface OutputRecord {

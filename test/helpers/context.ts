@@ -35,6 +35,8 @@ export async function createTestContext(env: Record<string, string> = {}): Promi
     SYNC_RETRY_MAX_MS: '200',
     SYNC_RETRIES: '2',
     TOPIC_PARTITIONS: '2',
+    // `make test-confluent` runs the processor suites again with the librdkafka producer.
+    ...(process.env.KAFKA_CLIENT !== undefined && { KAFKA_CLIENT: process.env.KAFKA_CLIENT }),
     ...env,
   });
   const log = createLogger(settings.logLevel);

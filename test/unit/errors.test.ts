@@ -60,6 +60,37 @@ describe('error classification', () => {
     expect(errorKind(translateKafkaError(err, 'producing'))).toBe(kind);
   });
 
+  // What @confluentinc/kafka-javascript rejects with: a LibrdKafkaError (built here by shape, so
+  // the unit tests do not load the native module).
+  const rdkafkaError = (code: number, flags: { isFatal?: boolean; isTxnRequiresAbort?: boolean } = {}) =>
+    Object.assign(new Error(`librdkafka error ${code}`), {
+      code,
+      errno: code,
+      origin: code < -1 ? 'local' : 'kafka',
+      isFatal: false,
+      isRetriable: false,
+      isTxnRequiresAbort: false,
+      ...flags,
+    });
+
+  test.each([
+    ["fenced, librdkafka's local view (ERR__FENCED)", rdkafkaError(-144, { isFatal: true }), 'fenced'],
+    ['fenced by the broker (PRODUCER_FENCED)', rdkafkaError(90, { isFatal: true }), 'fenced'],
+    ['a stale epoch (INVALID_PRODUCER_EPOCH)', rdkafkaError(47), 'fenced'],
+    ['any other fatal error: the producer is unusable', rdkafkaError(-150, { isFatal: true }), 'fenced'],
+    ['a transactional call in the wrong state (ERR__STATE)', rdkafkaError(-172), 'fenced'],
+    ['an abortable transaction error', rdkafkaError(-185, { isTxnRequiresAbort: true }), 'transient'],
+    ['a record too large (MSG_SIZE_TOO_LARGE)', rdkafkaError(10), 'transient'],
+    ['no ACL for the transactional id', rdkafkaError(53, { isFatal: true }), 'fatal'],
+    ['no ACL for the topic', rdkafkaError(29), 'fatal'],
+    ['SASL login refused (ERR__AUTHENTICATION)', rdkafkaError(-169), 'fatal'],
+    ['timed out (ERR__TIMED_OUT)', rdkafkaError(-185), 'outage'],
+    ['all brokers down (ERR__ALL_BROKERS_DOWN)', rdkafkaError(-187), 'outage'],
+    ['broker transport failure (ERR__TRANSPORT)', rdkafkaError(-195), 'outage'],
+  ])('librdkafka: %s', (_what, err, kind) => {
+    expect(errorKind(translateKafkaError(err, 'producing'))).toBe(kind);
+  });
+
   test('an error we did not translate is transient: retried, then dead-lettered, never a halt', () => {
     expect(errorKind(new TypeError('oops'))).toBe('transient');
   });

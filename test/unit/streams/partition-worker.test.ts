@@ -144,6 +144,7 @@ function setup(
     retries?: number;
     pace?: (n: number, signal: AbortSignal) => Promise<void>;
     paceSlice?: number;
+    txnMaxRecords?: number;
   } = {},
 ) {
   const sink = new MemorySink();
@@ -165,7 +166,7 @@ function setup(
     committedOffset: async () => opts.committed,
     settings: {
       retry: { retries: opts.retries ?? 2, initialDelayMs: 1, maxDelayMs: 2 },
-      txnMaxRecords: 30,
+      txnMaxRecords: opts.txnMaxRecords ?? 30,
       txnMaxMs: 60000,
       maxWave: 64,
       maxDeadLetterBytes: 100000,
@@ -196,6 +197,15 @@ describe('partition worker', () => {
     expect(sink.units.slice(0, -1).every((u) => u.nextOffset === undefined)).toBe(true);
     expect(resolved).toEqual(['5']);
     expect(processed).toEqual([expect.objectContaining({ outcome: 'done', records: 95, resumed: false })]);
+  });
+
+  test('a transaction never grows past txnMaxRecords: the chunk that would overflow it starts the next one', async () => {
+    // Chunks of 10 against a limit of 25: 10 + 10, then the third chunk opens a new transaction.
+    const { sink, run } = setup({ txnMaxRecords: 25 });
+    await run([message(5, { users: 95 })]);
+    expect(sink.committedRecords()).toEqual(users('0-5', 95));
+    expect(sink.units.map((u) => u.records.length)).toEqual([20, 20, 20, 20, 15]);
+    expect(sink.units.slice(0, -1).map((u) => (u.checkpoint as Checkpoint).produced)).toEqual([20, 40, 60, 80]);
   });
 
   test('a restored checkpoint for the same offset resumes there; its count carries on', async () => {

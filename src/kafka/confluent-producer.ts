@@ -1,0 +1,350 @@
+import { KafkaConsumer, Producer, type LibrdKafkaError, type MessageHeader } from '@confluentinc/kafka-javascript';
+import type { Settings } from '../config';
+import type { Logger } from '../observability/logger';
+import { sleep } from '../util/async';
+import { readTlsMaterial } from '../util/tls';
+import { translateKafkaError } from './client';
+import type {
+  IdempotentProducer,
+  ProducerClient,
+  ProducerRecord,
+  RecordHeaders,
+  TopicRecords,
+  TransactionalProducer,
+  TransactionalProducerOptions,
+} from './ports';
+
+/** librdkafka's "local queue full": the producer holds queue.buffering.max.messages unsent. */
+const ERR_QUEUE_FULL = -184;
+
+/**
+ * librdkafka properties shared by our producers. The partitioner is murmur2 over the key, as
+ * the Java client (and our kafkajs adapter) partitions. No compression: librdkafka would do lz4
+ * natively, but the runtime's own readers (status, checkpoints and task topics, `watch`) are
+ * kafkajs consumers, and kafkajs has no lz4 codec.
+ */
+function producerConfig(settings: Settings['kafka']): Record<string, string | number | boolean> {
+  const config: Record<string, string | number | boolean> = {
+    'bootstrap.servers': settings.brokers.join(','),
+    'client.id': settings.clientId,
+    'socket.connection.setup.timeout.ms': settings.connectionTimeoutMs,
+    'request.timeout.ms': settings.requestTimeoutMs,
+    'enable.idempotence': true,
+    acks: -1,
+    partitioner: 'murmur2_random',
+    'compression.codec': 'none',
+    'linger.ms': 20,
+    'batch.size': 1024 * 1024,
+    'allow.auto.create.topics': false,
+    ...securityConfig(settings),
+  };
+  return config;
+}
+
+/** TLS and SASL as librdkafka spells them. PEM material is handed over inline, as kafkajs gets it. */
+function securityConfig(settings: Settings['kafka']): Record<string, string> {
+  const out: Record<string, string> = {};
+  const { tls, sasl } = settings;
+  if (tls) {
+    const material = readTlsMaterial(tls, 'KAFKA');
+    if (material.ca) out['ssl.ca.pem'] = material.ca.map(String).join('\n');
+    if (material.cert) out['ssl.certificate.pem'] = String(material.cert);
+    if (material.key) out['ssl.key.pem'] = String(material.key);
+    if (material.passphrase !== undefined) out['ssl.key.password'] = material.passphrase;
+  }
+  if (sasl) {
+    out['sasl.mechanisms'] = sasl.mechanism.toUpperCase();
+    out['sasl.username'] = sasl.username;
+    out['sasl.password'] = sasl.password;
+  }
+  if (tls || sasl) out['security.protocol'] = tls ? (sasl ? 'sasl_ssl' : 'ssl') : 'sasl_plaintext';
+  return out;
+}
+
+function headersOf(headers: RecordHeaders | undefined): MessageHeader[] | undefined {
+  if (headers === undefined) return undefined;
+  const out: MessageHeader[] = [];
+  for (const [key, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    for (const item of Array.isArray(value) ? value : [value]) out.push({ [key]: item });
+  }
+  return out.length > 0 ? out : undefined;
+}
+
+function bufferOf(value: Buffer | string | null): Buffer | null {
+  return value === null || Buffer.isBuffer(value) ? value : Buffer.from(value);
+}
+
+/** Calls a librdkafka callback-style method as a promise. */
+function call(run: (done: (err: LibrdKafkaError | null | undefined) => void) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    run((err) => (err ? reject(err) : resolve()));
+  });
+}
+
+/**
+ * Hands records to librdkafka's queue; it batches, compresses and sends them from its own
+ * thread. A full queue is waited out (the queue drains meanwhile), so memory stays bounded.
+ */
+async function enqueue(
+  producer: Producer,
+  batches: readonly TopicRecords[],
+  opaque?: (record: ProducerRecord) => unknown,
+): Promise<void> {
+  for (const { topic, messages } of batches) {
+    for (const record of messages) {
+      const value = bufferOf(record.value);
+      const key = record.key ?? null;
+      const timestamp = record.timestamp === undefined ? null : Number(record.timestamp);
+      const headers = headersOf(record.headers);
+      for (let attempt = 0; ; attempt++) {
+        try {
+          producer.produce(topic, record.partition ?? null, value, key, timestamp, opaque?.(record), headers);
+          break;
+        } catch (err) {
+          if ((err as { code?: unknown }).code !== ERR_QUEUE_FULL || attempt > 6000) throw err;
+          await sleep(5);
+        }
+      }
+    }
+  }
+}
+
+function connect(client: Producer | KafkaConsumer, log: Logger): Promise<void> {
+  // Both clients emit event.error; the typings' event unions just do not overlap.
+  (client as Producer).on('event.error', (err: LibrdKafkaError) => log.debug({ err }, 'librdkafka error event'));
+  return new Promise((resolve, reject) => {
+    client.connect({ timeout: 30000 }, (err) => (err ? reject(err) : resolve()));
+  });
+}
+
+/** Never rejects. A producer first flushes what it holds, for at most 2 s (the records of an open transaction are void anyway). */
+function disconnect(client: Producer | KafkaConsumer): Promise<void> {
+  return new Promise((resolve) => {
+    if (client instanceof Producer) client.disconnect(2000, () => resolve());
+    else client.disconnect(() => resolve());
+  });
+}
+
+/**
+ * The transactional id is per input partition (EOS v1), as with kafkajs. librdkafka's
+ * sendOffsetsToTransaction wants a consumer for the group's metadata: the client's
+ * `groupConsumer` is one that never joins the group, so the metadata carries the group id with
+ * no generation or member, which the broker accepts for a transactional offset commit just as it
+ * accepts kafkajs's older request that carries no generation at all.
+ */
+class ConfluentTransactionalProducer implements TransactionalProducer {
+  private producer: Producer | undefined;
+  private active = false;
+
+  constructor(
+    private readonly client: ConfluentProducerClient,
+    private readonly options: TransactionalProducerOptions,
+  ) {}
+
+  get inTransaction(): boolean {
+    return this.active;
+  }
+
+  private get id(): string {
+    return this.options.transactionalId;
+  }
+
+  private get current(): Producer {
+    if (!this.producer) throw translateKafkaError(new Error('producer not open'), this.id);
+    return this.producer;
+  }
+
+  async open(): Promise<void> {
+    const producer = new Producer({
+      ...producerConfig(this.client.settings),
+      'transactional.id': this.id,
+      'transaction.timeout.ms': this.options.transactionTimeoutMs,
+    });
+    try {
+      await connect(producer, this.client.log);
+      // InitProducerId: fences every earlier producer of the id and aborts what it left open.
+      await call((done) => producer.initTransactions(this.client.settings.requestTimeoutMs, done));
+    } catch (err) {
+      await disconnect(producer);
+      throw translateKafkaError(err, `fencing ${this.id}`);
+    }
+    this.producer = producer;
+  }
+
+  async begin(): Promise<void> {
+    const producer = this.current;
+    try {
+      await call((done) => producer.beginTransaction(done));
+    } catch (err) {
+      throw translateKafkaError(err, `beginning a transaction of ${this.id}`);
+    }
+    this.active = true;
+  }
+
+  async send(batches: readonly TopicRecords[]): Promise<void> {
+    try {
+      await enqueue(this.current, batches);
+    } catch (err) {
+      throw translateKafkaError(err, `produce to ${batches.map((b) => b.topic).join(',')}`);
+    }
+  }
+
+  async sendOffsets(groupId: string, topic: string, partition: number, offset: string): Promise<void> {
+    const producer = this.current;
+    try {
+      const consumer = await this.client.groupConsumer(groupId);
+      const offsets = [{ topic, partition, offset: Number(offset) }];
+      await call((done) =>
+        producer.sendOffsetsToTransaction(offsets, consumer, this.client.settings.requestTimeoutMs, done),
+      );
+    } catch (err) {
+      throw translateKafkaError(err, `sending offsets of ${this.id}`);
+    }
+  }
+
+  async commit(): Promise<void> {
+    const producer = this.current;
+    try {
+      // Flushes every record queued in the transaction first; a record the broker refused fails it.
+      await call((done) => producer.commitTransaction(this.client.settings.requestTimeoutMs, done));
+    } catch (err) {
+      // The transaction stays ours to abort.
+      throw translateKafkaError(err, `committing a transaction of ${this.id}`);
+    }
+    this.active = false;
+  }
+
+  async abort(): Promise<void> {
+    if (!this.active) return;
+    this.active = false;
+    const producer = this.current;
+    try {
+      await call((done) => producer.abortTransaction(this.client.settings.requestTimeoutMs, done));
+    } catch (err) {
+      throw translateKafkaError(err, `aborting a transaction of ${this.id}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    const producer = this.producer;
+    this.producer = undefined;
+    this.active = false;
+    if (producer) await disconnect(producer);
+  }
+}
+
+/** What one send() waits for: its records' delivery reports, and the first failure among them. */
+interface Delivery {
+  remaining: number;
+  error: unknown;
+  settle: () => void;
+}
+
+/** At-least-once: send resolves when librdkafka reports every record delivered (acks=all). */
+class ConfluentIdempotentProducer implements IdempotentProducer {
+  private producer: Producer | undefined;
+
+  constructor(private readonly client: ConfluentProducerClient) {}
+
+  async open(): Promise<void> {
+    if (this.producer) return;
+    const producer = new Producer({ ...producerConfig(this.client.settings), dr_cb: true });
+    producer.on('delivery-report', (err, report) => {
+      const delivery = report.opaque as Delivery | undefined;
+      if (!delivery) return;
+      if (err) delivery.error ??= err;
+      if (--delivery.remaining === 0) delivery.settle();
+    });
+    try {
+      await connect(producer, this.client.log);
+    } catch (err) {
+      await disconnect(producer);
+      throw translateKafkaError(err, 'connecting the producer');
+    }
+    // Delivery reports reach JavaScript only when polled.
+    producer.setPollInterval(5);
+    this.producer = producer;
+  }
+
+  async send(batches: readonly TopicRecords[]): Promise<void> {
+    const what = `produce to ${batches.map((b) => b.topic).join(',')}`;
+    const producer = this.producer;
+    if (!producer) throw translateKafkaError(new Error('producer not open'), what);
+    const count = batches.reduce((n, b) => n + b.messages.length, 0);
+    if (count === 0) return;
+    let settle!: () => void;
+    const settled = new Promise<void>((resolve) => (settle = resolve));
+    const delivery: Delivery = { remaining: count, error: undefined, settle };
+    try {
+      await enqueue(producer, batches, () => delivery);
+    } catch (err) {
+      throw translateKafkaError(err, what);
+    }
+    await settled;
+    if (delivery.error !== undefined) throw translateKafkaError(delivery.error, what);
+  }
+
+  async close(): Promise<void> {
+    const producer = this.producer;
+    this.producer = undefined;
+    if (producer) await disconnect(producer);
+  }
+}
+
+/**
+ * The @confluentinc/kafka-javascript adapter (librdkafka, native API): records are encoded,
+ * batched and compressed in native code, off the event loop and the JavaScript heap.
+ */
+class ConfluentProducerClient implements ProducerClient {
+  readonly name = 'confluent';
+  private readonly consumers = new Map<string, Promise<KafkaConsumer>>();
+
+  constructor(
+    readonly settings: Settings['kafka'],
+    readonly log: Logger,
+  ) {}
+
+  transactionalProducer(options: TransactionalProducerOptions): TransactionalProducer {
+    return new ConfluentTransactionalProducer(this, options);
+  }
+
+  idempotentProducer(): IdempotentProducer {
+    return new ConfluentIdempotentProducer(this);
+  }
+
+  /** A consumer of `groupId` that is connected but never subscribes: only its group metadata is used. */
+  groupConsumer(groupId: string): Promise<KafkaConsumer> {
+    let consumer = this.consumers.get(groupId);
+    if (!consumer) {
+      const created = new KafkaConsumer(
+        {
+          'bootstrap.servers': this.settings.brokers.join(','),
+          'client.id': `${this.settings.clientId}.offsets`,
+          'group.id': groupId,
+          'enable.auto.commit': false,
+          ...securityConfig(this.settings),
+        },
+        {},
+      );
+      consumer = connect(created, this.log).then(() => created);
+      // A failed connect is not cached: the next commit tries again.
+      consumer.catch(() => this.consumers.delete(groupId));
+      this.consumers.set(groupId, consumer);
+    }
+    return consumer;
+  }
+
+  async close(): Promise<void> {
+    const consumers = [...this.consumers.values()];
+    this.consumers.clear();
+    for (const pending of consumers) {
+      const consumer = await pending.catch(() => undefined);
+      if (consumer) await disconnect(consumer);
+    }
+  }
+}
+
+export function confluentProducerClient(settings: Settings['kafka'], log: Logger): ProducerClient {
+  return new ConfluentProducerClient(settings, log);
+}

@@ -1,0 +1,191 @@
+import type { Kafka, Message, Producer, Transaction } from 'kafkajs';
+import { sleep } from '../util/async';
+import { javaCompatiblePartitioner, translateKafkaError } from './client';
+import type {
+  IdempotentProducer,
+  ProducerClient,
+  TopicRecords,
+  TransactionalProducer,
+  TransactionalProducerOptions,
+} from './ports';
+
+/** Producer retries: short first waits (the transaction coordinator answers CONCURRENT_TRANSACTIONS for a few ms after a commit; kafkajs's default first wait is 300 ms), then up to ~10 s in all before the error reaches the runtime as an outage. */
+const PRODUCER_RETRY = { initialRetryTime: 20, maxRetryTime: 2000, retries: 10, multiplier: 2 };
+
+async function retryConcurrentTransactions<T>(fn: () => Promise<T>): Promise<T> {
+  // kafkajs does not retry AddOffsetsToTxn when the coordinator is still finishing the previous
+  // transaction (tulios/kafkajs#1416); the Java client waits ~20 ms and asks again.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const type = (err as { type?: unknown }).type;
+      if (type !== 'CONCURRENT_TRANSACTIONS' || attempt >= 50) throw err;
+      await sleep(Math.min(20 * (attempt + 1), 200));
+    }
+  }
+}
+
+// Our records are kafkajs messages already (same field names and value types).
+function asTopicMessages(batches: readonly TopicRecords[]): Array<{ topic: string; messages: Message[] }> {
+  return batches as Array<{ topic: string; messages: Message[] }>;
+}
+
+/**
+ * kafkajs has no KIP-447 (its sendOffsets carries no group generation), so zombies are fenced the
+ * classic way: the id belongs to the input partition, and the next owner's InitProducerId bumps
+ * the epoch and aborts whatever the old owner left open.
+ */
+class KafkajsTransactionalProducer implements TransactionalProducer {
+  private producer: Producer | undefined;
+  private txn: Transaction | undefined;
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly options: TransactionalProducerOptions,
+  ) {}
+
+  get inTransaction(): boolean {
+    return this.txn !== undefined;
+  }
+
+  async open(): Promise<void> {
+    const { transactionalId, transactionTimeoutMs } = this.options;
+    const producer = this.kafka.producer({
+      transactionalId,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      transactionTimeout: transactionTimeoutMs,
+      allowAutoTopicCreation: false,
+      createPartitioner: javaCompatiblePartitioner,
+      retry: PRODUCER_RETRY,
+    });
+    try {
+      await producer.connect();
+      // kafkajs sends InitProducerId for the transactional id lazily, on the first transaction():
+      // begin and abort an empty one to fence now, before the offset and checkpoint are read.
+      const fence = await producer.transaction();
+      await fence.abort();
+    } catch (err) {
+      await producer.disconnect().catch(() => undefined);
+      throw translateKafkaError(err, `fencing ${transactionalId}`);
+    }
+    this.producer = producer;
+  }
+
+  async begin(): Promise<void> {
+    if (!this.producer) throw translateKafkaError(new Error('producer not open'), 'transaction');
+    try {
+      this.txn = await this.producer.transaction();
+    } catch (err) {
+      throw translateKafkaError(err, `beginning a transaction of ${this.options.transactionalId}`);
+    }
+  }
+
+  private get current(): Transaction {
+    if (!this.txn) throw translateKafkaError(new Error('no transaction in progress'), 'transaction');
+    return this.txn;
+  }
+
+  async send(batches: readonly TopicRecords[]): Promise<void> {
+    const txn = this.current;
+    try {
+      if (batches.length === 1) {
+        const [only] = batches as [TopicRecords];
+        await txn.send({ topic: only.topic, acks: -1, messages: only.messages as Message[] });
+      } else {
+        await txn.sendBatch({ acks: -1, topicMessages: asTopicMessages(batches) });
+      }
+    } catch (err) {
+      throw translateKafkaError(err, `produce to ${batches.map((b) => b.topic).join(',')}`);
+    }
+  }
+
+  async sendOffsets(groupId: string, topic: string, partition: number, offset: string): Promise<void> {
+    const txn = this.current;
+    const offsets = { consumerGroupId: groupId, topics: [{ topic, partitions: [{ partition, offset }] }] };
+    try {
+      await retryConcurrentTransactions(() => txn.sendOffsets(offsets));
+    } catch (err) {
+      throw translateKafkaError(err, `sending offsets of ${this.options.transactionalId}`);
+    }
+  }
+
+  async commit(): Promise<void> {
+    const txn = this.current;
+    try {
+      await txn.commit();
+    } catch (err) {
+      // The transaction stays ours to abort.
+      throw translateKafkaError(err, `committing a transaction of ${this.options.transactionalId}`);
+    }
+    this.txn = undefined;
+  }
+
+  async abort(): Promise<void> {
+    const txn = this.txn;
+    this.txn = undefined;
+    if (!txn?.isActive()) return;
+    try {
+      await txn.abort();
+    } catch (err) {
+      throw translateKafkaError(err, `aborting a transaction of ${this.options.transactionalId}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    const producer = this.producer;
+    this.producer = undefined;
+    this.txn = undefined;
+    await producer?.disconnect().catch(() => undefined);
+  }
+}
+
+class KafkajsIdempotentProducer implements IdempotentProducer {
+  private producer: Producer | undefined;
+
+  constructor(private readonly kafka: Kafka) {}
+
+  async open(): Promise<void> {
+    if (this.producer) return;
+    const producer = this.kafka.producer({
+      idempotent: true,
+      allowAutoTopicCreation: false,
+      createPartitioner: javaCompatiblePartitioner,
+      retry: PRODUCER_RETRY,
+    });
+    try {
+      await producer.connect();
+    } catch (err) {
+      await producer.disconnect().catch(() => undefined);
+      throw translateKafkaError(err, 'connecting the producer');
+    }
+    this.producer = producer;
+  }
+
+  async send(batches: readonly TopicRecords[]): Promise<void> {
+    const what = `produce to ${batches.map((b) => b.topic).join(',')}`;
+    if (!this.producer) throw translateKafkaError(new Error('producer not open'), what);
+    try {
+      await this.producer.sendBatch({ acks: -1, topicMessages: asTopicMessages(batches) });
+    } catch (err) {
+      throw translateKafkaError(err, what);
+    }
+  }
+
+  async close(): Promise<void> {
+    const producer = this.producer;
+    this.producer = undefined;
+    await producer?.disconnect().catch(() => undefined);
+  }
+}
+
+/** The kafkajs adapter: one kafkajs producer per sink, on the runtime's own Kafka instance. */
+export function kafkajsProducerClient(kafka: Kafka): ProducerClient {
+  return {
+    name: 'kafkajs',
+    transactionalProducer: (options) => new KafkajsTransactionalProducer(kafka, options),
+    idempotentProducer: () => new KafkajsIdempotentProducer(kafka),
+    close: async () => undefined,
+  };
+}
