@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Admin, Consumer, Kafka } from 'kafkajs';
+import type { Admin, Consumer, ConsumerRunConfig, Kafka } from 'kafkajs';
+import { reviveAfterOutages } from '../kafka/consumer-revival';
 import { translateKafkaError } from '../kafka/client';
 import type { Logger } from '../observability/logger';
 import { sleep } from '../util/async';
@@ -18,6 +19,7 @@ export class CompactedTable<V> {
   private readonly consumer: Consumer;
   private started = false;
   private failure: unknown;
+  private stopped = false;
 
   constructor(
     kafka: Kafka,
@@ -51,10 +53,14 @@ export class CompactedTable<V> {
     try {
       await this.consumer.connect();
       await this.consumer.subscribe({ topics: [this.topic], fromBeginning: true });
-      await this.consumer.run({
+      const run: ConsumerRunConfig = {
         autoCommit: false,
         eachBatch: async ({ batch }) => {
+          const applied = this.positions.get(batch.partition) ?? 0n;
           for (const message of batch.messages) {
+            // Read again after a restart (the group never commits, so it starts over): what was
+            // applied already is skipped, so no key ever goes back to an older value.
+            if (BigInt(message.offset) < applied) continue;
             const key = message.key?.toString();
             if (key === undefined) continue;
             if (message.value === null || message.value.length === 0) {
@@ -75,7 +81,16 @@ export class CompactedTable<V> {
             this.advance(batch.partition, BigInt(message.offset) + 1n);
           }
         },
+      };
+      reviveAfterOutages(this.consumer, run, {
+        what: `reading ${this.topic}`,
+        log: this.log,
+        stopping: () => this.stopped,
+        onFatal: (err) => {
+          this.failure = err;
+        },
       });
+      await this.consumer.run(run);
     } catch (err) {
       this.failure = err;
       throw translateKafkaError(err, `reading ${this.topic}`);
@@ -119,6 +134,7 @@ export class CompactedTable<V> {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     await this.consumer.disconnect();
   }
 

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Admin, Consumer, ConsumerRunConfig, EachBatchPayload, Kafka } from 'kafkajs';
+import { reviveAfterOutages } from '../kafka/consumer-revival';
 import type { RetrySettings } from '../config';
 import { errorKind, messageOf, SyncError } from '../errors';
 import { translateKafkaError } from '../kafka/client';
@@ -147,7 +148,6 @@ export class StreamRuntime<I> {
     this.consumer.on(this.consumer.events.CRASH, (event) => {
       const { error, restart } = event.payload;
       this.log.error({ err: error, restart }, 'consumer crashed');
-      if (!restart) void this.fail(translateKafkaError(error, 'consumer'));
     });
   }
 
@@ -182,12 +182,20 @@ export class StreamRuntime<I> {
       await this.consumer.connect();
       const topics = [this.settings.inputTopic, ...(this.settings.taskTopic ? [this.settings.taskTopic] : [])];
       await this.consumer.subscribe({ topics, fromBeginning: this.settings.fromBeginning });
-      await this.consumer.run({
+      const run: ConsumerRunConfig = {
         autoCommit: false,
         eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: this.settings.partitionsConsumedConcurrently,
         eachBatch: (payload) => this.eachBatch(payload),
+      };
+      // An outage is waited out, even one kafkajs gives up on; refused access is fatal.
+      reviveAfterOutages(this.consumer, run, {
+        what: 'consumer',
+        log: this.log,
+        stopping: () => this.state === 'STOPPING' || this.state === 'STOPPED' || this.state === 'FAILED',
+        onFatal: (err) => void this.fail(err),
       });
+      await this.consumer.run(run);
     } catch (err) {
       this.setState('FAILED');
       await this.disconnectQuietly();
