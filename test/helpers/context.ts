@@ -9,6 +9,7 @@ import { kafkaSecurity } from '../../src/kafka/client';
 import { ensureTopics, topicSpecs } from '../../src/kafka/topics';
 import { applyCassandraSchema, DEFAULT_REPLICATION } from '../../src/migrate';
 import { createLogger, type Logger } from '../../src/observability/logger';
+import { sleep } from '../../src/util/async';
 
 /**
  * A test's own world on the real servers: a fresh keyspace `test_<hex>` with the product's
@@ -111,29 +112,36 @@ export async function readTopic(
 ): Promise<ConsumedRecord[]> {
   const consumer = kafka.consumer({ groupId: `reader-${randomBytes(6).toString('hex')}`, readUncommitted: false });
   const records: ConsumedRecord[] = [];
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topic], fromBeginning: true });
   let satisfied: () => void = () => undefined;
   const done = new Promise<void>((resolve) => (satisfied = resolve));
-  await consumer.run({
-    eachBatch: async ({ batch }) => {
-      for (const m of batch.messages) {
-        records.push({
-          key: m.key?.toString() ?? null,
-          value: m.value ?? Buffer.alloc(0),
-          headers: m.headers ?? {},
-          partition: batch.partition,
-          offset: m.offset,
-          timestamp: Number(m.timestamp),
-        });
-      }
-      if (opts.until(records)) satisfied();
-    },
-  });
-  const timeout = new Promise<void>((resolve) => setTimeout(resolve, opts.timeoutMs ?? 30000));
-  await Promise.race([done, timeout]);
-  await new Promise((resolve) => setTimeout(resolve, opts.settleMs ?? 500));
-  await consumer.disconnect();
+  // Cleared when `until` wins: a pending timer would keep jest running (--runInBand) after the
+  // last test, up to timeoutMs ("Jest did not exit one second after the test run").
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, opts.timeoutMs ?? 30000)));
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      eachBatch: async ({ batch }) => {
+        for (const m of batch.messages) {
+          records.push({
+            key: m.key?.toString() ?? null,
+            value: m.value ?? Buffer.alloc(0),
+            headers: m.headers ?? {},
+            partition: batch.partition,
+            offset: m.offset,
+            timestamp: Number(m.timestamp),
+          });
+        }
+        if (opts.until(records)) satisfied();
+      },
+    });
+    await Promise.race([done, timeout]);
+    await sleep(opts.settleMs ?? 500);
+  } finally {
+    clearTimeout(timer);
+    await consumer.disconnect().catch(() => undefined);
+  }
   return records;
 }
 
