@@ -48,11 +48,43 @@ export async function createTestContext(env: Record<string, string> = {}): Promi
     ...kafkaSecurity(settings.kafka),
   });
   const admin = kafka.admin();
-  await admin.connect();
-  await ensureTopics(admin, topicSpecs(settings.topics));
   const cassandra = createCassandra(settings.cassandra);
-  await cassandra.connect();
-  await applyCassandraSchema(cassandra, settings.cassandra.keyspace, DEFAULT_REPLICATION);
+  async function cleanup(): Promise<void> {
+    const steps = [
+      () => cassandra.execute(`DROP KEYSPACE IF EXISTS ${settings.cassandra.keyspace}`),
+      () =>
+        admin.deleteTopics({
+          topics: [
+            settings.topics.trigger,
+            settings.topics.output,
+            settings.topics.deadLetter,
+            settings.topics.checkpoints,
+            settings.topics.tasks,
+            settings.topics.status,
+          ],
+        }),
+      () => admin.disconnect(),
+      () => cassandra.shutdown(),
+    ];
+    for (const step of steps) {
+      try {
+        await step();
+      } catch {
+        // Cleanup is best effort: one failed step must not skip the rest.
+      }
+    }
+  }
+  try {
+    await admin.connect();
+    await ensureTopics(admin, topicSpecs(settings.topics));
+    await cassandra.connect();
+    await applyCassandraSchema(cassandra, settings.cassandra.keyspace, DEFAULT_REPLICATION);
+  } catch (err) {
+    // No test gets this context to clean up: what was opened is closed here, or its connections
+    // keep jest running after the last test ("did not exit one second after the test run").
+    await cleanup();
+    throw err;
+  }
   const registry = createRegistry(settings.registry);
   return {
     id,
@@ -62,31 +94,7 @@ export async function createTestContext(env: Record<string, string> = {}): Promi
     admin,
     cassandra,
     registry,
-    async cleanup() {
-      const steps = [
-        () => cassandra.execute(`DROP KEYSPACE IF EXISTS ${settings.cassandra.keyspace}`),
-        () =>
-          admin.deleteTopics({
-            topics: [
-              settings.topics.trigger,
-              settings.topics.output,
-              settings.topics.deadLetter,
-              settings.topics.checkpoints,
-              settings.topics.tasks,
-              settings.topics.status,
-            ],
-          }),
-        () => admin.disconnect(),
-        () => cassandra.shutdown(),
-      ];
-      for (const step of steps) {
-        try {
-          await step();
-        } catch {
-          // Cleanup is best effort: one failed step must not skip the rest.
-        }
-      }
-    },
+    cleanup,
   };
 }
 
