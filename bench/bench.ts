@@ -24,6 +24,7 @@ import { createCassandra } from '../src/cassandra/client';
 import { EnrolmentReader } from '../src/cassandra/enrolments';
 import { insertCourseBatch, insertEnrolments, type SeedEnrolment } from '../src/cassandra/seed';
 import { loadConfig, type Settings } from '../src/config';
+import { readToEnd } from '../src/kafka/read-to-end';
 import { ensureTopics, topicSpecs } from '../src/kafka/topics';
 import { applyCassandraSchema, DEFAULT_REPLICATION } from '../src/migrate';
 import { buildSyncEvent } from '../processors/enrolment-sync/sync-event';
@@ -281,54 +282,21 @@ async function readCommitted(
   const admin = kafka.admin();
   await admin.connect();
   const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
-  // Under exactly once the ends include transaction markers, which the consumer passes over
-  // without handing them to eachBatch: track its position from the batch events instead.
-  const remaining = new Map(
-    ends.filter((p) => Number(p.high) > Number(p.low)).map((p) => [p.partition, Number(p.high)]),
-  );
-  if (remaining.size === 0) return 0;
-  const consumer = kafka.consumer({
-    groupId: `bench-verify-${randomUUID()}`,
-    readUncommitted: false,
-    maxBytes: 64 << 20,
-    maxBytesPerPartition: 16 << 20,
-  });
   let records = 0;
-  let reachedEnd = (): void => undefined;
-  const atEnd = new Promise<void>((resolve) => (reachedEnd = resolve));
-  consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-    const high = remaining.get(payload.partition);
-    if (high !== undefined && Number(payload.lastOffset) + 1 >= high) {
-      remaining.delete(payload.partition);
-      if (remaining.size === 0) reachedEnd();
-    }
-  });
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await consumer.connect();
-    await consumer.subscribe({ topics: [topic], fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        for (const m of batch.messages) {
-          records++;
-          onRecord(m.key?.toString() ?? '', m.value ?? Buffer.alloc(0));
-        }
+  await readToEnd(
+    kafka,
+    topic,
+    ends.map((p) => ({ partition: p.partition, from: BigInt(p.low), to: BigInt(p.high) })),
+    {
+      groupId: `bench-verify-${randomUUID()}`,
+      timeoutMs,
+      consumer: { maxBytes: 64 << 20, maxBytesPerPartition: 16 << 20 },
+      onRecord: (_partition, m) => {
+        records++;
+        onRecord(m.key?.toString() ?? '', m.value ?? Buffer.alloc(0));
       },
-    });
-    await Promise.race([
-      atEnd,
-      new Promise((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`reading ${topic}: partitions ${[...remaining.keys()]} not read to their end`)),
-          timeoutMs,
-        );
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-    await consumer.disconnect().catch(() => undefined);
-  }
+    },
+  );
   return records;
 }
 
