@@ -21,7 +21,7 @@ import type { Logger } from './observability/logger';
 import { createMetrics, type Metrics } from './observability/metrics';
 import { syncEventAvroType } from './schemas';
 import { messageOf, SyncError } from './errors';
-import { capYoungGeneration } from './streams/heap';
+import { capYoungGeneration, limitOldGenerationGrowth } from './streams/heap';
 import { StreamRuntime } from './streams/runtime';
 import { StatusStore } from './streams/status-store';
 import type { TriggerStatus } from './streams/status';
@@ -37,6 +37,8 @@ export interface ServiceOptions {
  * 64 MB during a long expansion, and peak RSS with it (docs/benchmarks.md, "Memory").
  */
 const PROCESSOR_SEMI_SPACE_MB = 16;
+/** How far the processor's old generation grows past its live size before a full collection. */
+const PROCESSOR_OLD_GROWTH_PERCENT = 20;
 let apiInstances = 0;
 
 /**
@@ -127,6 +129,7 @@ export class EnrolmentSyncService {
       });
       const p = settings.processor;
       capYoungGeneration(PROCESSOR_SEMI_SPACE_MB);
+      limitOldGenerationGrowth(PROCESSOR_OLD_GROWTH_PERCENT);
       this.runtime = new StreamRuntime(
         this.kafka,
         await createProducerClient(settings.kafka, this.kafka, log),
