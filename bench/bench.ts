@@ -9,13 +9,15 @@
  *   --expansions               only the exactly-once expansions of the 10,000-user and the big batch
  *                              (CPU-s per 1M events, events/s, peak RSS), printed, docs untouched;
  *                              BENCH_PROCESSOR_NODE_ARGS are node's arguments for the processor (--cpu-prof…),
- *                              BENCH_PROCESSOR_OUTPUT a path prefix its output is kept at
+ *                              BENCH_PROCESSOR_OUTPUT a path prefix its output is kept at,
+ *                              BENCH_MEMORY_SPLIT=1 adds what the peak RSS was made of (V8 heap,
+ *                              external, the rest; bench/memory-sampler.ts)
  *   --clients                  only expand the big batch exactly once with each Kafka client
  *                              (KAFKA_CLIENT), BENCH_REPEAT times each (default 1), alternating
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
@@ -32,6 +34,7 @@ import { createLogger } from '../src/observability/logger';
 import { StatusStore } from '../src/streams/status-store';
 import type { TriggerStatus } from '../src/streams/status';
 import { registerLz4 } from './lz4';
+import type { MemorySplit } from './memory-sampler';
 
 const root = path.resolve(__dirname, '../..');
 const size = process.env.BENCH_SIZE === 'small' ? 'small' : 'default';
@@ -231,6 +234,7 @@ function procStats(pid: number): ProcStats {
 function startChild(args: string[], env: Record<string, string>): { child: ChildProcess; output: () => string } {
   let output = '';
   const nodeArgs = process.env.BENCH_PROCESSOR_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  if (env.BENCH_MEMORY_SPLIT_FILE) nodeArgs.push('--require', path.join(__dirname, 'memory-sampler.js'));
   const child = spawn('node', [...nodeArgs, path.join(root, 'dist/src/cli.js'), ...args], {
     cwd: root,
     env: { ...process.env, ...env },
@@ -1173,7 +1177,22 @@ async function expansionsOnly(): Promise<void> {
     [BIG_BATCH, TARGET, 'big'],
   ] as const) {
     log(`(3) expansion of ${users.toLocaleString()} users, exactly once`);
-    const r = await expansion(batchId, users, 'exactly_once', {}, name === 'big' ? 'count' : 'none');
+    const splitFile = path.join(os.tmpdir(), `bench-memory-${randomUUID()}.json`);
+    const split = process.env.BENCH_MEMORY_SPLIT === '1';
+    const r = await expansion(
+      batchId,
+      users,
+      'exactly_once',
+      split ? { BENCH_MEMORY_SPLIT_FILE: splitFile } : {},
+      name === 'big' ? 'count' : 'none',
+    );
+    if (split && existsSync(splitFile)) {
+      const at = JSON.parse(readFileSync(splitFile, 'utf8')) as MemorySplit;
+      rmSync(splitFile, { force: true });
+      result[`${name}_peak_heap_mb`] = at.heapMb;
+      result[`${name}_peak_external_mb`] = at.externalMb;
+      result[`${name}_peak_other_mb`] = at.otherMb;
+    }
     result[`${name}_events_per_s`] = r.rate;
     result[`${name}_cpu_s_per_million`] = Number(((r.stats.cpuMs / 1000) * (1_000_000 / r.events)).toFixed(1));
     result[`${name}_peak_rss_mb`] = r.stats.peakRssMb;
