@@ -1,6 +1,7 @@
-import { createHash, hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type avro from 'avsc';
 import { SyncError } from '../../src/errors';
+import { sha1Padded, sha1PaddedSize, sha1State } from './sha1';
 
 /** The sync event exactly as the platform design gives it; key order is the design's. */
 export interface SyncEvent {
@@ -158,6 +159,26 @@ const ARENA_BYTES = 256 * 1024;
 const HEX = Buffer.from('0123456789abcdef');
 
 /**
+ * The first 16 bytes of the digest in sha1State as a version-5 UUID's text (8-4-4-4-12 hex
+ * digits, version 5, RFC 9562 variant), written at `at`; returns where it ends.
+ */
+function writeUuidHex(out: Buffer, at: number): number {
+  for (let w = 0; w < 4; w++) {
+    const word = sha1State[w] as number;
+    for (let shift = 24; shift >= 0; shift -= 8) {
+      const b = 4 * w + (3 - shift / 8);
+      let byte = (word >>> shift) & 0xff;
+      if (b === 6) byte = (byte & 0x0f) | 0x50;
+      else if (b === 8) byte = (byte & 0x3f) | 0x80;
+      if (b === 4 || b === 6 || b === 8 || b === 10) out[at++] = 0x2d; // -
+      out[at++] = HEX[byte >> 4] as number;
+      out[at++] = HEX[byte & 0x0f] as number;
+    }
+  }
+  return at;
+}
+
+/**
  * Every event of `userIds` for one trigger, each exactly the UTF-8 of syncEventJson(event) (and
  * its key the UTF-8 of the user id), written straight into a few large buffers: one small view
  * per key and per value instead of a string, its concatenations and a copy for the client. The
@@ -181,7 +202,7 @@ export function writeSyncEventsJson(trigger: EventSource, userIds: readonly stri
   const fixed = head.length + 36 + afterMid.length + afterObjectId.length + tail.length;
   // The UUID's name: the namespace, then the JSON array [triggerId, userId].
   const namePrefix = Buffer.concat([SYNC_EVENT_NAMESPACE, Buffer.from(`[${q(trigger.triggerId)},`)]);
-  let name = Buffer.allocUnsafe(namePrefix.length + 256);
+  let name = Buffer.allocUnsafe(sha1PaddedSize(namePrefix.length + 256));
   namePrefix.copy(name);
 
   const out: EncodedEvent[] = new Array(userIds.length);
@@ -202,23 +223,16 @@ export function writeSyncEventsJson(trigger: EventSource, userIds: readonly stri
     at += arena.write(userId, at, 'utf8');
     const valueStart = at;
     at += head.copy(arena, at);
-    // mid's UUID: version-5 of the name, as syncEventUuid makes it.
-    const nameEnd = namePrefix.length + 3 * quoted.length + 1;
-    if (nameEnd > name.length) {
-      name = Buffer.allocUnsafe(nameEnd);
+    // mid's UUID: version-5 of the name, as syncEventUuid makes it, hashed in place.
+    const nameMost = namePrefix.length + 3 * quoted.length + 1;
+    if (sha1PaddedSize(nameMost) > name.length) {
+      name = Buffer.allocUnsafe(sha1PaddedSize(nameMost));
       namePrefix.copy(name);
     }
     let n = namePrefix.length + name.write(quoted, namePrefix.length, 'utf8');
     name[n++] = 0x5d; // ]
-    const digest = hash('sha1', name.subarray(0, n), 'buffer');
-    digest[6] = ((digest[6] as number) & 0x0f) | 0x50;
-    digest[8] = ((digest[8] as number) & 0x3f) | 0x80;
-    for (let b = 0; b < 16; b++) {
-      if (b === 4 || b === 6 || b === 8 || b === 10) arena[at++] = 0x2d; // -
-      const byte = digest[b] as number;
-      arena[at++] = HEX[byte >> 4] as number;
-      arena[at++] = HEX[byte & 0x0f] as number;
-    }
+    sha1Padded(name, n);
+    at = writeUuidHex(arena, at);
     at += afterMid.copy(arena, at);
     at += arena.write(inner, at, 'utf8');
     at += afterObjectId.copy(arena, at);
