@@ -182,8 +182,8 @@ function writeUuidHex(out: Buffer, at: number): number {
  * Every event of `userIds` for one trigger, each exactly the UTF-8 of syncEventJson(event) (and
  * its key the UTF-8 of the user id), written straight into a few large buffers: one small view
  * per key and per value instead of a string, its concatenations and a copy for the client. The
- * parts that do not depend on the user are encoded once; the name-based UUID is hashed from a
- * reused name buffer in one call.
+ * parts that do not depend on the user are encoded once; the name-based UUID is hashed in place
+ * in a reused name buffer. A plain ASCII id (the usual kind) costs no string and no binding call.
  */
 export function writeSyncEventsJson(trigger: EventSource, userIds: readonly string[]): EncodedEvent[] {
   const q = JSON.stringify;
@@ -202,43 +202,98 @@ export function writeSyncEventsJson(trigger: EventSource, userIds: readonly stri
   const fixed = head.length + 36 + afterMid.length + afterObjectId.length + tail.length;
   // The UUID's name: the namespace, then the JSON array [triggerId, userId].
   const namePrefix = Buffer.concat([SYNC_EVENT_NAMESPACE, Buffer.from(`[${q(trigger.triggerId)},`)]);
-  let name = Buffer.allocUnsafe(sha1PaddedSize(namePrefix.length + 256));
-  namePrefix.copy(name);
+  const nameBuffer = (length: number): Buffer => {
+    const buffer = Buffer.allocUnsafe(sha1PaddedSize(length));
+    namePrefix.copy(buffer);
+    return buffer;
+  };
+  let name = nameBuffer(namePrefix.length + 256);
 
   const out: EncodedEvent[] = new Array(userIds.length);
   let arena = Buffer.allocUnsafeSlow(ARENA_BYTES);
   let at = 0;
-  for (let i = 0; i < userIds.length; i++) {
-    const userId = userIds[i] as string;
+  // Where writeEscapedEvent put the key (a new arena may have been started for it).
+  let escapedKey = 0;
+  let escapedKeyEnd = 0;
+  /**
+   * The key and event of an id that JSON escapes or that is not ASCII, written at `keyStart` or
+   * at the start of a new arena; sets escapedKey and escapedKeyEnd, returns the event's end.
+   */
+  const writeEscapedEvent = (userId: string, keyStart: number): number => {
     const quoted = q(userId);
     // The user id as it appears inside JSON quotes: itself, unless JSON escapes something in it.
     const inner = quoted.length === userId.length + 2 ? userId : quoted.slice(1, -1);
-    // UTF-8 takes at most 3 bytes per UTF-16 unit: the key, the id twice inside the event.
     const most = 3 * (userId.length + 2 * inner.length) + fixed;
-    if (at + most > arena.length) {
+    if (keyStart + most > arena.length) {
       arena = Buffer.allocUnsafeSlow(Math.max(ARENA_BYTES, most));
-      at = 0;
+      keyStart = 0;
     }
-    const keyStart = at;
-    at += arena.write(userId, at, 'utf8');
-    const valueStart = at;
-    at += head.copy(arena, at);
-    // mid's UUID: version-5 of the name, as syncEventUuid makes it, hashed in place.
+    let end = keyStart + arena.write(userId, keyStart, 'utf8');
+    escapedKey = keyStart;
+    escapedKeyEnd = end;
+    end += head.copy(arena, end);
     const nameMost = namePrefix.length + 3 * quoted.length + 1;
-    if (sha1PaddedSize(nameMost) > name.length) {
-      name = Buffer.allocUnsafe(sha1PaddedSize(nameMost));
-      namePrefix.copy(name);
-    }
+    if (sha1PaddedSize(nameMost) > name.length) name = nameBuffer(nameMost);
     let n = namePrefix.length + name.write(quoted, namePrefix.length, 'utf8');
     name[n++] = 0x5d; // ]
     sha1Padded(name, n);
+    end = writeUuidHex(arena, end);
+    end += afterMid.copy(arena, end);
+    end += arena.write(inner, end, 'utf8');
+    end += afterObjectId.copy(arena, end);
+    end += arena.write(inner, end, 'utf8');
+    end += tail.copy(arena, end);
+    return end;
+  };
+  for (let i = 0; i < userIds.length; i++) {
+    const userId = userIds[i] as string;
+    const length = userId.length;
+    // Most ids are printable ASCII that JSON leaves alone: their bytes are their char codes, and
+    // they are written by hand below without a JSON.stringify, a string or a binding call each.
+    if (at + 3 * length + fixed > arena.length) {
+      arena = Buffer.allocUnsafeSlow(Math.max(ARENA_BYTES, 3 * length + fixed));
+      at = 0;
+    }
+    const keyStart = at;
+    let plain = true;
+    for (let c = 0; c < length; c++) {
+      const code = userId.charCodeAt(c);
+      if (code < 0x20 || code > 0x7e || code === 0x22 || code === 0x5c) {
+        plain = false;
+        break;
+      }
+      arena[at + c] = code;
+    }
+    if (!plain) {
+      at = writeEscapedEvent(userId, keyStart);
+      out[i] = { key: arena.subarray(escapedKey, escapedKeyEnd), value: arena.subarray(escapedKeyEnd, at) };
+      continue;
+    }
+    at += length;
+    const keyEnd = at;
+    arena.set(head, at);
+    at += head.length;
+    // mid's UUID: version-5 of the name, as syncEventUuid makes it, hashed in place.
+    const nameEnd = namePrefix.length + length + 3;
+    if (sha1PaddedSize(nameEnd) > name.length) name = nameBuffer(nameEnd);
+    let n = namePrefix.length;
+    name[n++] = 0x22; // "
+    for (let c = keyStart; c < keyEnd; c++) name[n++] = arena[c] as number;
+    name[n++] = 0x22;
+    name[n++] = 0x5d; // ]
+    sha1Padded(name, n);
     at = writeUuidHex(arena, at);
-    at += afterMid.copy(arena, at);
-    at += arena.write(inner, at, 'utf8');
-    at += afterObjectId.copy(arena, at);
-    at += arena.write(inner, at, 'utf8');
-    at += tail.copy(arena, at);
-    out[i] = { key: arena.subarray(keyStart, valueStart), value: arena.subarray(valueStart, at) };
+    arena.set(afterMid, at);
+    at += afterMid.length;
+    arena.copyWithin(at, keyStart, keyEnd);
+    at += length;
+    arena.set(afterObjectId, at);
+    at += afterObjectId.length;
+    arena.copyWithin(at, keyStart, keyEnd);
+    at += length;
+    arena.set(tail, at);
+    at += tail.length;
+    out[i] = { key: arena.subarray(keyStart, keyEnd), value: arena.subarray(keyEnd, at) };
   }
   return out;
 }
