@@ -223,6 +223,7 @@ export function writeSyncEventsJson(trigger: EventSource, userIds: readonly stri
     const quoted = q(userId);
     // The user id as it appears inside JSON quotes: itself, unless JSON escapes something in it.
     const inner = quoted.length === userId.length + 2 ? userId : quoted.slice(1, -1);
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: the key, the id twice inside the event.
     const most = 3 * (userId.length + 2 * inner.length) + fixed;
     if (keyStart + most > arena.length) {
       arena = Buffer.allocUnsafeSlow(Math.max(ARENA_BYTES, most));
@@ -250,6 +251,7 @@ export function writeSyncEventsJson(trigger: EventSource, userIds: readonly stri
     const length = userId.length;
     // Most ids are printable ASCII that JSON leaves alone: their bytes are their char codes, and
     // they are written by hand below without a JSON.stringify, a string or a binding call each.
+    // Such an id takes 3 × its length (the key, the id twice in the event): room for that first.
     if (at + 3 * length + fixed > arena.length) {
       arena = Buffer.allocUnsafeSlow(Math.max(ARENA_BYTES, 3 * length + fixed));
       at = 0;
