@@ -13,7 +13,8 @@
  *                              BENCH_MEMORY_SPLIT=1 adds what the peak RSS was made of (V8 heap,
  *                              external, the rest; bench/memory-sampler.ts)
  *   --clients                  only expand the big batch exactly once with each Kafka client
- *                              (KAFKA_CLIENT), BENCH_REPEAT times each (default 1), alternating
+ *                              (KAFKA_CLIENT), BENCH_REPEAT times each (default 1), alternating;
+ *                              BENCH_CLIENTS=confluent (comma-separated) runs only those
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -229,6 +230,40 @@ function procStats(pid: number): ProcStats {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
   return { cpuMs: (ticks * 1000) / 100, peakRssMb: Math.round(Number(hwm?.[1] ?? 0) / 1024) };
+}
+
+/**
+ * CPU ms of each of a process's threads, summed by thread name with digits dropped (V8's
+ * workers, libuv's pool, librdkafka's rdk:broker… threads), so the native share of CPU-s shows
+ * beside what a JavaScript profile of the main thread sees.
+ */
+function threadCpuMs(pid: number): Map<string, { ms: number; threads: number }> {
+  const out = new Map<string, { ms: number; threads: number }>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/\d+/g, '#');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ms = ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+      const sum = out.get(name) ?? { ms: 0, threads: 0 };
+      out.set(name, { ms: sum.ms + ms, threads: sum.threads + 1 });
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return out;
+}
+
+function threadCpuDelta(
+  before: Map<string, { ms: number; threads: number }>,
+  after: Map<string, { ms: number; threads: number }>,
+): string {
+  return [...after]
+    .map(([name, now]) => [`${name} ×${now.threads}`, now.ms - (before.get(name)?.ms ?? 0)] as const)
+    .filter(([, ms]) => ms > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, ms]) => `${name} ${(ms / 1000).toFixed(2)} s`)
+    .join(', ');
 }
 
 function startChild(args: string[], env: Record<string, string>): { child: ChildProcess; output: () => string } {
@@ -527,6 +562,7 @@ async function expansion(
     if (processes > 1) await new Promise((r) => setTimeout(r, 3000));
     const joinsBefore = children.map((c) => joinsOf(c.output));
     const cpuBefore = children.map((c) => procStats(c.child.pid as number).cpuMs);
+    const threadsBefore = threadCpuMs(child.pid as number);
     const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     const trigger = { triggerId: randomUUID(), requestedAt: Date.now(), courseId: COURSE, batchId, source: 'batch' };
@@ -558,6 +594,7 @@ async function expansion(
     );
     const ms = Date.now() - started;
     const each = children.map((c) => procStats(c.child.pid as number));
+    log(`  processor CPU by thread: ${threadCpuDelta(threadsBefore, threadCpuMs(child.pid as number))}`);
     const stats: ProcStats = {
       cpuMs: each.reduce((n, st, i) => n + st.cpuMs - (cpuBefore[i] as number), 0),
       peakRssMb: Math.max(...each.map((st) => st.peakRssMb)),
@@ -1032,12 +1069,14 @@ async function main(): Promise<void> {
   if (process.argv.includes('--clients')) {
     const runs: ClientRun[] = [];
     // Alternating, so a busy spell on the shared machine does not fall on one client only.
+    const only = process.env.BENCH_CLIENTS?.split(',');
     for (let i = 0; i < Number(process.env.BENCH_REPEAT ?? 1); i++) {
-      for (const client of CLIENTS) runs.push(await clientExpansion(client));
+      for (const client of CLIENTS) if (!only || only.includes(client)) runs.push(await clientExpansion(client));
     }
     recordClientRuns(runs);
     for (const r of runs) console.log(`${r.client}\t${r.rate} events/s\t${r.cpuSPerMillion} CPU-s per 1M events`);
     for (const client of CLIENTS) {
+      if (figures[`expand_big_${client}_events_per_s`] === undefined) continue;
       console.log(
         `median ${client}: ${figures[`expand_big_${client}_events_per_s`]} events/s, ` +
           `${figures[`cpu_s_per_million_events_${client}`]} CPU-s per 1M events`,

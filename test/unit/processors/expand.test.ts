@@ -189,6 +189,26 @@ describe('events written straight into buffers', () => {
     });
   });
 
+  test('plain and escaped ids mixed, across many buffers, keep their own bytes', () => {
+    const t = { triggerId: 't-2', courseId: 'c', batchId: 'b', requestedAt: 5 };
+    const shapes = [
+      (i: number) => `u${i}`,
+      (i: number) => `ü-${i}`,
+      (i: number) => `q"${i}\\`,
+      (i: number) => `~${i}\u007f`,
+    ];
+    const userIds = Array.from(
+      { length: 6000 },
+      (_, i) => (shapes[i % shapes.length] as (i: number) => string)(i) + 'z'.repeat(i % 89),
+    );
+    const out = writeSyncEventsJson(t, userIds);
+    expect(new Set(out.map((e) => e.value.buffer)).size).toBeGreaterThan(2);
+    userIds.forEach((userId, i) => {
+      expect(out[i]!.key.equals(Buffer.from(userId))).toBe(true);
+      expect(out[i]!.value.equals(expected(t, userId))).toBe(true);
+    });
+  });
+
   test('the JSON encoder writes chunks this way, after checking them against the schema', () => {
     const encode = createSyncEventEncoder(syncEventAvroType(), 'json');
     expect(encode.many).toBeDefined();
