@@ -868,7 +868,7 @@ interface ApiLoadResult {
   cpuMsPerRequest: number;
   /**
    * At the best level: CPU-ms per request of each process (api, processor, kafka, cassandra,
-   * loadgen); the broker's and Cassandra's net of their background just before.
+   * loadgen), net of what each spent in an idle window just before.
    */
   cpuByProcess: Record<string, number>;
   peak: [number, number];
@@ -907,8 +907,9 @@ async function apiLoad(
   const idleSeconds = Number(process.env.BENCH_API_IDLE_SECONDS ?? 2);
   for (const connections of levels) {
     let n = 0;
-    // The broker and Cassandra also serve whatever else runs on this box: their CPU over an idle
-    // window just before the step is its background, subtracted pro rata (shown as `net`).
+    // Every process spends CPU without requests too (the broker and Cassandra on whatever else
+    // runs on this box): its CPU over an idle window just before the step, pro rata, is
+    // subtracted in the per-process figures.
     const idleStart = cpuNow();
     const idleT0 = performance.now();
     await new Promise((r) => setTimeout(r, idleSeconds * 1000));
@@ -935,23 +936,26 @@ async function apiLoad(
     const loadMs = performance.now() - t0;
     const requests = Math.max(1, result.requests.total);
     const cpuByProcess: Record<string, number> = {};
+    let serverCpuMs = 0;
     for (const name of Object.keys(after)) {
       const used = (after[name] as number) - (before[name] as number);
+      if (name === 'api' || name === 'processor') serverCpuMs += used;
+      // Net of what the process spends without requests (its own timers, consumers, heartbeats;
+      // for the servers, everyone else's work): the cost a request adds, which is what 2,000
+      // requests/s would multiply. The load generator has no background.
       const background =
-        name === 'kafka' || name === 'cassandra'
-          ? (((idleEnd[name] as number) - (idleStart[name] as number)) / idleMs) * loadMs
-          : 0;
+        name === 'loadgen' ? 0 : (((idleEnd[name] as number) - (idleStart[name] as number)) / idleMs) * loadMs;
       cpuByProcess[name] = Number((Math.max(0, used - background) / requests).toFixed(3));
     }
-    const serverCpu = (cpuByProcess.api ?? 0) + (cpuByProcess.processor ?? 0);
     const rps = Math.round(result.requests.average);
     const p99 = result.latency.p99;
     const non2xx = result.non2xx;
-    const cpuMsPerRequest = Number(serverCpu.toFixed(2));
+    // The server process(es) as measured, background included (the figure earlier runs recorded).
+    const cpuMsPerRequest = Number((serverCpuMs / requests).toFixed(2));
     const total = Object.values(cpuByProcess).reduce((a, b) => a + (Number.isNaN(b) ? 0 : b), 0);
     log(
       `${what}: ${connections} connections → ${rps} req/s, p50 ${result.latency.p50} ms, p99 ${p99} ms, ` +
-        `non-2xx ${non2xx}, errors ${result.errors}; CPU-ms/request (servers net of background) ` +
+        `non-2xx ${non2xx}, errors ${result.errors}; server CPU ${cpuMsPerRequest} ms/request; net of idle ` +
         Object.entries(cpuByProcess)
           .map(([k, v]) => `${k} ${v.toFixed(2)}`)
           .join(', ') +
