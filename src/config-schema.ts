@@ -228,8 +228,8 @@ export const CONFIG_SCHEMA: readonly VariableSpec[] = [
   int('API_MAX_IN_FLIGHT', 256, 1, 100000, 'requests handled at once (503 with Retry-After beyond)'),
   int('API_PUBLISH_QUEUE_MAX', 2000, 1, 1000000, 'triggers waiting for Kafka (503 with Retry-After beyond)'),
   int('API_PUBLISH_PRODUCERS', 2, 1, 64, 'trigger transactions in flight at once, one producer each'),
-  // 2 ms: measured (docs/benchmarks.md, "API at scale"), it cut the API's CPU per request by about
-  // a third at 8 connections and the broker's by about as much, for at most 2 ms more latency.
+  // 2 ms: measured (docs/benchmarks.md, "API at scale, second pass"), fewer, fuller transactions
+  // cut the API's CPU per request by about a third at 8 connections, for at most 2 ms of latency.
   int(
     'API_PUBLISH_LINGER_MS',
     2,
