@@ -158,10 +158,11 @@ export function createTriggerPublisher(
   ): Promise<SendOutcome['outcome']> => {
     try {
       await producer.begin();
-      // With a client that buffers (librdkafka) this resolves once the records are queued in the
-      // transaction; commit() then waits for their acknowledgement. Either way nothing is
-      // visible read_committed before the commit.
       await producer.send(topicMessages(batch));
+      // A client that buffers (librdkafka) has only queued them: the acknowledgement is waited
+      // for here, while a caller may still give up and have the transaction aborted, so that
+      // the commit below is the short final step it is with kafkajs.
+      await producer.flush();
     } catch (err) {
       if (producer.inTransaction) await producer.abort().catch(() => undefined);
       const error = translateKafkaError(err, `publishing a trigger to ${topic}`);

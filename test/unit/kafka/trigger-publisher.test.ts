@@ -43,6 +43,7 @@ function scriptedProducer() {
       keys = batches.flatMap((b) => b.messages.map((m) => String(m.key)));
       await waitFor('send', keys);
     },
+    flush: async () => undefined,
     sendOffsets: async () => undefined,
     commit: async () => {
       await waitFor('commit', keys);
@@ -136,6 +137,26 @@ describe('transactional trigger publisher: giving up', () => {
     commit.release();
     expect(await result).toBe('ok');
     expect(committed).toEqual(['a']);
+  });
+
+  test('given up while a buffering client waits for the acknowledgement: answered at once, the transaction aborted, not committed', async () => {
+    const { producer, next, committed, aborted } = scriptedProducer();
+    // librdkafka's send only queues the records; flush() is where the broker's answer is awaited.
+    let acknowledge!: () => void;
+    producer.flush = () => new Promise<void>((resolve) => (acknowledge = resolve));
+    const publish = createTriggerPublisher([producer], 't');
+    const giveUp = new AbortController();
+    const result = settled(publish(trigger('a'), { signal: giveUp.signal }));
+    (await next('send')).release();
+    await new Promise((resolve) => setImmediate(resolve));
+    giveUp.abort();
+    expect(await result).toBe('SYNC_TIMEOUT');
+    acknowledge();
+    (await next('abort')).release();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(aborted).toEqual(['a']);
+    expect(committed).toEqual([]);
+    await expect(next('commit')).rejects.toThrow(/no commit step/);
   });
 
   test('a full queue refuses at once with SYNC_OVERLOADED', async () => {
