@@ -140,9 +140,10 @@ JEST_SUMMARY = node -e 'let p = 0, f = 0; const lost = []; \
 	console.log(`$${p} passed, $${f} failed`)'
 
 # The processor suites again with KAFKA_CLIENT=confluent (the librdkafka producer): the
-# integration files that run the processor, and the exactly-once kill test.
+# integration files that run the processor or publish the API's triggers, and the exactly-once kill test.
 CONFLUENT_INTEGRATION = test/integration/processor.test.ts test/integration/resume.test.ts \
-	test/integration/fan-out.test.ts test/integration/pacing.test.ts
+	test/integration/fan-out.test.ts test/integration/pacing.test.ts \
+	test/integration/api.test.ts test/integration/api-group-commit.test.ts
 CONFLUENT_FAULTS = test/faults/processor-crash.test.ts
 CONFLUENT_RUNS = \
 	KAFKA_CLIENT=confluent npx jest --selectProjects integration --runInBand --json --outputFile=.run/jest-confluent.json $(CONFLUENT_INTEGRATION) || status=1; \

@@ -191,6 +191,17 @@ function serverPid(name: 'kafka' | 'cassandra'): number | undefined {
   try {
     return Number(readFileSync(path.join(root, '.run', `${name}.pid`), 'utf8').trim()) || undefined;
   } catch {
+    // A git worktree shares the servers of the checkout that started them: find the JVM by the
+    // marker infra/services.sh puts on its command line.
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(`-Dservices.instance=${name}@`))
+          return Number(entry);
+      } catch {
+        // gone meanwhile
+      }
+    }
     return undefined;
   }
 }
@@ -693,13 +704,62 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 }
 
+/**
+ * Which set-ups (5) measures, from BENCH_API_MODES (comma-separated; default `run,api`, what
+ * `make bench` reports): `run` (API and processor in one process), `split` (`api` and
+ * `processor` as two processes on this box), `api` (the API process alone).
+ */
+function apiModes(): Set<string> {
+  return new Set((process.env.BENCH_API_MODES ?? 'run,api').split(',').map((m) => m.trim()));
+}
+
+async function topicsFor(admin: Admin, settings: Settings): Promise<void> {
+  // On a busy broker a fresh topic's leader can take longer than kafkajs waits for it.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await ensureTopics(admin, topicSpecs(settings.topics));
+      return;
+    } catch (err) {
+      if (attempt >= 5) throw err;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
+async function waitReady(port: string, what: string): Promise<void> {
+  await waitFor(
+    async () =>
+      await fetch(`http://127.0.0.1:${port}/ready`)
+        .then((r) => r.ok)
+        .catch(() => false),
+    60000,
+    what,
+  );
+}
+
 /** (5) API 200 → event visible to a read_committed consumer; then throughput at p99 ≤ 50 ms. */
 async function apiLatencyAndThroughput(): Promise<void> {
+  const modes = apiModes();
+  const kafka = new Kafka({ brokers: benchSettings().kafka.brokers, logLevel: logLevel.NOTHING });
+  if (modes.has('run')) await apiWithProcessor(kafka);
+  if (modes.has('split')) await apiSplit(kafka);
+  if (modes.has('api')) await apiAlone(kafka);
+}
+
+function recordApiFigures(prefix: string, best: ApiLoadResult): void {
+  figures[`${prefix}rps_at_p99_le_50ms`] = best.rps;
+  figures[`${prefix}p99_ms_at_best`] = best.p99;
+  figures[`${prefix}connections_at_best`] = best.connections;
+  figures[`${prefix}cpu_ms_per_request_at_best`] = best.cpuMsPerRequest;
+  [figures[`${prefix}peak_rps`], figures[`${prefix}peak_p99_ms`]] = best.peak;
+  for (const [proc, ms] of Object.entries(best.cpuByProcess)) figures[`${prefix}cpu_ms_per_request_${proc}`] = ms;
+}
+
+async function apiWithProcessor(kafka: Kafka): Promise<void> {
   const settings = benchSettings();
-  const kafka = new Kafka({ brokers: settings.kafka.brokers, logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
-  await ensureTopics(admin, topicSpecs(settings.topics));
+  await topicsFor(admin, settings);
   const port = String(19000 + Math.floor(Math.random() * 1000));
   const { child, output } = startChild(['run'], {
     SYNC_ENV: settings.env,
@@ -711,14 +771,7 @@ async function apiLatencyAndThroughput(): Promise<void> {
   const consumer = kafka.consumer({ groupId: `bench-latency-${randomUUID()}` });
   try {
     const url = `http://127.0.0.1:${port}/v1/content/state/update`;
-    await waitFor(
-      async () =>
-        await fetch(`http://127.0.0.1:${port}/ready`)
-          .then((r) => r.ok)
-          .catch(() => false),
-      60000,
-      'API',
-    );
+    await waitReady(port, 'API');
     await waitFor(() => /joined consumer group/.test(output()), 60000, 'processor to join its group');
     await consumer.connect();
     await consumer.subscribe({ topics: [settings.topics.output], fromBeginning: true });
@@ -760,32 +813,47 @@ async function apiLatencyAndThroughput(): Promise<void> {
     figures.single_user_e2e_p99_ms = percentile(latencies, 99);
     log(`single-user sync: p50 ${figures.single_user_e2e_p50_ms} ms, p99 ${figures.single_user_e2e_p99_ms} ms`);
 
-    const best = await apiLoad(url, 'API and processor', child.pid);
-    figures.api_rps_at_p99_le_50ms = best.rps;
-    figures.api_p99_ms_at_best = best.p99;
-    figures.api_connections_at_best = best.connections;
-    figures.api_cpu_ms_per_request_at_best = best.cpuMsPerRequest;
-    [figures.api_peak_rps, figures.api_peak_p99_ms] = best.peak;
+    recordApiFigures('api_', await apiLoad(url, 'API and processor', { api: child.pid }));
   } finally {
     await consumer.disconnect().catch(() => undefined);
     await stopChildAndTopics(child, admin, settings);
   }
+}
 
-  // The API process alone (`enrolment-sync api`), as it runs when deployed apart from the
-  // processor: the triggers pile up unread, which costs the API nothing.
+/** `enrolment-sync api` and `enrolment-sync processor` as two processes on this box. */
+async function apiSplit(kafka: Kafka): Promise<void> {
+  const settings = benchSettings();
+  const admin = kafka.admin();
+  await admin.connect();
+  await topicsFor(admin, settings);
+  const port = String(19000 + Math.floor(Math.random() * 1000));
+  const env = { SYNC_ENV: settings.env, CASSANDRA_KEYSPACE: keyspace, LOG_LEVEL: 'info' };
+  const processor = startChild(['processor'], { ...env, PROCESSOR_PORT: '0' });
+  const api = startChild(['api'], { ...env, API_PORT: port });
+  try {
+    await waitReady(port, 'API (split)');
+    await waitFor(() => /joined consumer group/.test(processor.output()), 60000, 'processor to join its group');
+    const url = `http://127.0.0.1:${port}/v1/content/state/update`;
+    recordApiFigures(
+      'api_split_',
+      await apiLoad(url, 'API + processor, two processes', { api: api.child.pid, processor: processor.child.pid }),
+    );
+  } finally {
+    processor.child.kill('SIGTERM');
+    await new Promise((r) => processor.child.once('exit', r));
+    await stopChildAndTopics(api.child, admin, settings);
+  }
+}
+
+/**
+ * The API process alone (`enrolment-sync api`), as it runs when deployed apart from the
+ * processor: the triggers pile up unread, which costs the API nothing.
+ */
+async function apiAlone(kafka: Kafka): Promise<void> {
   const aloneSettings = benchSettings();
   const aloneAdmin = kafka.admin();
   await aloneAdmin.connect();
-  // On a busy broker a fresh topic's leader can take longer than kafkajs waits for it.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await ensureTopics(aloneAdmin, topicSpecs(aloneSettings.topics));
-      break;
-    } catch (err) {
-      if (attempt >= 5) throw err;
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  }
+  await topicsFor(aloneAdmin, aloneSettings);
   const alonePort = String(19000 + Math.floor(Math.random() * 1000));
   const alone = startChild(['api'], {
     SYNC_ENV: aloneSettings.env,
@@ -794,45 +862,75 @@ async function apiLatencyAndThroughput(): Promise<void> {
     LOG_LEVEL: 'info',
   });
   try {
-    await waitFor(
-      async () =>
-        await fetch(`http://127.0.0.1:${alonePort}/ready`)
-          .then((r) => r.ok)
-          .catch(() => false),
-      60000,
-      'API alone',
-    );
-    const best = await apiLoad(`http://127.0.0.1:${alonePort}/v1/content/state/update`, 'API alone', alone.child.pid);
-    figures.api_alone_rps_at_p99_le_50ms = best.rps;
-    figures.api_alone_p99_ms_at_best = best.p99;
-    figures.api_alone_connections_at_best = best.connections;
-    figures.api_alone_cpu_ms_per_request_at_best = best.cpuMsPerRequest;
-    [figures.api_alone_peak_rps, figures.api_alone_peak_p99_ms] = best.peak;
+    await waitReady(alonePort, 'API alone');
+    const url = `http://127.0.0.1:${alonePort}/v1/content/state/update`;
+    recordApiFigures('api_alone_', await apiLoad(url, 'API alone', { api: alone.child.pid }));
   } finally {
     await stopChildAndTopics(alone.child, aloneAdmin, aloneSettings);
   }
 }
 
+interface ApiLoadResult {
+  rps: number;
+  p99: number;
+  connections: number;
+  cpuMsPerRequest: number;
+  /**
+   * At the best level: CPU-ms per request of each process (api, processor, kafka, cassandra,
+   * loadgen), net of what each spent in an idle window just before.
+   */
+  cpuByProcess: Record<string, number>;
+  peak: [number, number];
+}
+
 /**
- * Single-user requests from a growing number of connections, 8 s each; the best rate whose p99
- * is ≤ 50 ms with every answer a 200. Also the server process's CPU per request at that level.
+ * Single-user requests from a growing number of connections (BENCH_API_CONNECTIONS, default
+ * 4,8,16,24,32,48,64), BENCH_API_SECONDS (8) each; the best rate whose p99 is ≤ 50 ms with every
+ * answer a 200. CPU per request is read from /proc for each process on the path: the server
+ * process(es), the broker, Cassandra and this one (the load generator), since on two cores they
+ * all share the same CPU budget.
  */
 async function apiLoad(
   url: string,
   what: string,
-  pid: number | undefined,
-): Promise<{ rps: number; p99: number; connections: number; cpuMsPerRequest: number; peak: [number, number] }> {
-  let best = { rps: 0, p99: 0, connections: 0, cpuMsPerRequest: 0 };
+  server: { api: number | undefined; processor?: number | undefined },
+): Promise<ApiLoadResult> {
+  const levels = (process.env.BENCH_API_CONNECTIONS ?? '4,8,16,24,32,48,64').split(',').map(Number);
+  const seconds = Number(process.env.BENCH_API_SECONDS ?? 8);
+  const pids: Record<string, number | undefined> = {
+    api: server.api,
+    ...(server.processor === undefined ? {} : { processor: server.processor }),
+    kafka: serverPid('kafka'),
+    cassandra: serverPid('cassandra'),
+  };
+  const cpuNow = (): Record<string, number> => {
+    const out: Record<string, number> = {};
+    for (const [name, pid] of Object.entries(pids)) out[name] = pid === undefined ? NaN : procStats(pid).cpuMs;
+    const own = process.cpuUsage();
+    out.loadgen = (own.user + own.system) / 1000;
+    return out;
+  };
+  let best: Omit<ApiLoadResult, 'peak'> = { rps: 0, p99: 0, connections: 0, cpuMsPerRequest: 0, cpuByProcess: {} };
   // The highest rate whatever its p99: on a loaded machine the row above may read 0.
   let peak: [number, number] = [0, 0];
-  for (const connections of [4, 8, 16, 24, 32, 48, 64]) {
+  const idleSeconds = Number(process.env.BENCH_API_IDLE_SECONDS ?? 2);
+  for (const connections of levels) {
     let n = 0;
-    const cpuBefore = pid === undefined ? 0 : procStats(pid).cpuMs;
+    // Every process spends CPU without requests too (the broker and Cassandra on whatever else
+    // runs on this box): its CPU over an idle window just before the step, pro rata, is
+    // subtracted in the per-process figures.
+    const idleStart = cpuNow();
+    const idleT0 = performance.now();
+    await new Promise((r) => setTimeout(r, idleSeconds * 1000));
+    const idleEnd = cpuNow();
+    const idleMs = performance.now() - idleT0;
+    const t0 = performance.now();
+    const before = cpuNow();
     const result = await autocannon({
       url,
       method: 'PATCH',
       connections,
-      duration: 8,
+      duration: seconds,
       headers: { 'content-type': 'application/json' },
       requests: [
         {
@@ -843,17 +941,37 @@ async function apiLoad(
         },
       ],
     });
-    const cpuMs = pid === undefined ? 0 : procStats(pid).cpuMs - cpuBefore;
+    const after = cpuNow();
+    const loadMs = performance.now() - t0;
+    const requests = Math.max(1, result.requests.total);
+    const cpuByProcess: Record<string, number> = {};
+    let serverCpuMs = 0;
+    for (const name of Object.keys(after)) {
+      const used = (after[name] as number) - (before[name] as number);
+      if (name === 'api' || name === 'processor') serverCpuMs += used;
+      // Net of what the process spends without requests (its own timers, consumers, heartbeats;
+      // for the servers, everyone else's work): the cost a request adds, which is what 2,000
+      // requests/s would multiply. The load generator has no background.
+      const background =
+        name === 'loadgen' ? 0 : (((idleEnd[name] as number) - (idleStart[name] as number)) / idleMs) * loadMs;
+      cpuByProcess[name] = Number((Math.max(0, used - background) / requests).toFixed(3));
+    }
     const rps = Math.round(result.requests.average);
     const p99 = result.latency.p99;
     const non2xx = result.non2xx;
-    const cpuMsPerRequest = Number((cpuMs / Math.max(1, result.requests.total)).toFixed(2));
+    // The server process(es) as measured, background included (the figure earlier runs recorded).
+    const cpuMsPerRequest = Number((serverCpuMs / requests).toFixed(2));
+    const total = Object.values(cpuByProcess).reduce((a, b) => a + (Number.isNaN(b) ? 0 : b), 0);
     log(
       `${what}: ${connections} connections → ${rps} req/s, p50 ${result.latency.p50} ms, p99 ${p99} ms, ` +
-        `non-2xx ${non2xx}, errors ${result.errors}, server CPU ${cpuMsPerRequest} ms/request`,
+        `non-2xx ${non2xx}, errors ${result.errors}; server CPU ${cpuMsPerRequest} ms/request; net of idle ` +
+        Object.entries(cpuByProcess)
+          .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+          .join(', ') +
+        `, all ${total.toFixed(2)}; load ${os.loadavg()[0]?.toFixed(1)}`,
     );
     if (non2xx === 0 && result.errors === 0 && p99 <= 50 && rps > best.rps)
-      best = { rps, p99, connections, cpuMsPerRequest };
+      best = { rps, p99, connections, cpuMsPerRequest, cpuByProcess };
     if (non2xx === 0 && result.errors === 0 && rps > peak[0]) peak = [rps, p99];
   }
   return { ...best, peak };

@@ -10,7 +10,8 @@ import { loadConfig, type Settings } from './config';
 import { effectiveSettings, readEnvironment } from './config-schema';
 import { configTable } from './config-table';
 import { SyncError } from './errors';
-import { connectTo, createKafka, javaCompatiblePartitioner } from './kafka/client';
+import { connectTo, createKafka } from './kafka/client';
+import { kafkajsProducerClient } from './kafka/kafkajs-producer';
 import { createRegistry } from './kafka/registry';
 import { createTriggerPublisher } from './kafka/trigger-publisher';
 import { exitOnError, runService } from './main';
@@ -208,12 +209,9 @@ async function commandBatch(settings: Settings, args: string[]): Promise<void> {
     });
   }
   const log = createLogger('warn');
-  const producer = createKafka(settings.kafka, log).producer({
-    idempotent: true,
-    allowAutoTopicCreation: false,
-    createPartitioner: javaCompatiblePartitioner,
-  });
-  await connectTo(producer, settings.kafka.brokers);
+  // One trigger per batch: the client library does not matter here, kafkajs needs no native module.
+  const producer = kafkajsProducerClient(createKafka(settings.kafka, log)).idempotentProducer();
+  await connectTo({ connect: () => producer.open() }, settings.kafka.brokers);
   try {
     await withStatus(settings, async (store) => {
       const publish = createTriggerPublisher(producer, settings.topics.trigger, {
@@ -258,7 +256,7 @@ async function commandBatch(settings: Settings, args: string[]): Promise<void> {
       }
     });
   } finally {
-    await producer.disconnect();
+    await producer.close();
   }
 }
 

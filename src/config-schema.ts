@@ -100,7 +100,7 @@ export const CONFIG_SCHEMA: readonly VariableSpec[] = [
     'KAFKA_CLIENT',
     'kafkajs',
     kafkaClientNames,
-    "library of the processor's producers (see Kafka client in the README)",
+    'producer library, processor and API (see Kafka client in the README)',
   ),
   int('KAFKA_CONNECTION_TIMEOUT_MS', 3000, 100, 120000, 'Kafka: time to open a connection to a broker, ms'),
   int('KAFKA_REQUEST_TIMEOUT_MS', 30000, 1000, 300000, 'Kafka: time a broker has to answer a request, ms'),
@@ -228,9 +228,11 @@ export const CONFIG_SCHEMA: readonly VariableSpec[] = [
   int('API_MAX_IN_FLIGHT', 256, 1, 100000, 'requests handled at once (503 with Retry-After beyond)'),
   int('API_PUBLISH_QUEUE_MAX', 2000, 1, 1000000, 'triggers waiting for Kafka (503 with Retry-After beyond)'),
   int('API_PUBLISH_PRODUCERS', 2, 1, 64, 'trigger transactions in flight at once, one producer each'),
+  // 2 ms: measured (docs/benchmarks.md, "API at scale, second pass"), fewer, fuller transactions
+  // cut the API's CPU per request by about a third at 8 connections, for at most 2 ms of latency.
   int(
     'API_PUBLISH_LINGER_MS',
-    0,
+    2,
     0,
     1000,
     'how long an idle producer waits for more requests to share its transaction, ms',

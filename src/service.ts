@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Client } from 'cassandra-driver';
-import type { Admin, Kafka, Producer } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 import { createEnrolmentSyncProcessor, type FanOutSettings, type SyncInput } from '../processors/enrolment-sync';
 import { createSyncEventEncoder } from '../processors/enrolment-sync/sync-event';
 import { createApp, hardenServer } from './api/app';
@@ -12,9 +12,9 @@ import { EventEmitter } from 'node:events';
 import { createCassandra, translateCassandraError } from './cassandra/client';
 import { EnrolmentReader } from './cassandra/enrolments';
 import type { Settings } from './config';
-import { connectTo, createKafka, javaCompatiblePartitioner, translateKafkaError } from './kafka/client';
+import { createKafka, translateKafkaError } from './kafka/client';
 import { confluentFrame } from './kafka/codecs';
-import type { KafkaClientName } from './kafka/ports';
+import type { KafkaClientName, ProducerClient, TransactionalProducer } from './kafka/ports';
 import { createProducerClient } from './kafka/producers';
 import { createRegistry, registerSchemas } from './kafka/registry';
 import { createTriggerPublisher } from './kafka/trigger-publisher';
@@ -47,6 +47,12 @@ const PROCESSOR_SEMI_SPACE_MB = 16;
  */
 const PROCESSOR_OLD_GROWTH_PERCENT: Record<KafkaClientName, number> = { confluent: 20, kafkajs: 0 };
 let apiInstances = 0;
+/**
+ * The broker aborts an API transaction left open this long (a producer that died mid-send). A
+ * send is answered or given up within API_DEPENDENCY_TIMEOUT_MS, so a minute is ample, as
+ * kafkajs' default was.
+ */
+const API_TXN_TIMEOUT_MS = 60_000;
 
 /**
  * The running product: the API, the processor, or both, sharing one Cassandra session.
@@ -58,7 +64,8 @@ export class EnrolmentSyncService {
   readonly metrics: Metrics;
   private kafka: Kafka;
   private cassandra: Client;
-  private apiProducers: Producer[] = [];
+  private apiProducers: TransactionalProducer[] = [];
+  private apiProducerClient: ProducerClient | undefined;
   private runtime: StreamRuntime<SyncInput> | undefined;
   private server: Server | undefined;
   private healthServer: Server | undefined;
@@ -177,57 +184,51 @@ export class EnrolmentSyncService {
 
     if (options.api) {
       // Transactional, so a trigger whose request gave up is aborted, never published later. One
-      // id per producer of this process: two API instances must never fence each other.
+      // id per producer of this process: two API instances must never fence each other. The
+      // producers come from the adapter KAFKA_CLIENT names, as the processor's do.
       const instance = `${settings.kafka.clientId}.api.${hostname()}.${process.pid}.${++apiInstances}`;
-      const transactionalIds = new Map<Producer, string>();
-      const apiProducer = (transactionalId: string): Producer => {
-        const producer = this.kafka.producer({
-          idempotent: true,
-          transactionalId,
-          maxInFlightRequests: 1,
-          allowAutoTopicCreation: false,
-          createPartitioner: javaCompatiblePartitioner,
-          // The next transaction may find the last one's markers still being written
-          // (CONCURRENT_TRANSACTIONS); retry that quickly rather than after kafkajs' 300 ms.
-          retry: { initialRetryTime: 20, maxRetryTime: 1000, retries: 8 },
-        });
+      const client = await createProducerClient(settings.kafka, this.kafka, log);
+      this.apiProducerClient = client;
+      const transactionalIds = new Map<TransactionalProducer, string>();
+      const apiProducer = async (transactionalId: string): Promise<TransactionalProducer> => {
+        const producer = client.transactionalProducer({ transactionalId, transactionTimeoutMs: API_TXN_TIMEOUT_MS });
+        // Connects and fences whatever an earlier producer of the id left open.
+        await producer.open();
         transactionalIds.set(producer, transactionalId);
         return producer;
       };
       // A producer whose send failed is replaced (see TriggerPublisherOptions.renew); the new one
       // takes over its transactional id, which fences the old epoch.
-      const renew = async (broken: Producer): Promise<Producer> => {
+      const renew = async (broken: TransactionalProducer): Promise<TransactionalProducer> => {
         const transactionalId = transactionalIds.get(broken) as string;
         if (this.stopping) return broken;
-        const fresh = apiProducer(transactionalId);
+        let fresh: TransactionalProducer;
         try {
-          await connectTo(fresh, settings.kafka.brokers);
+          fresh = await apiProducer(transactionalId);
         } catch (err) {
           log.warn({ err, transactionalId }, 'could not renew an API producer; keeping the old one');
-          transactionalIds.delete(fresh);
           return broken;
         }
         if (this.stopping) {
-          // stop() has disconnected the producers it knew of; this one is ours to close.
-          await fresh.disconnect().catch(() => undefined);
+          // stop() has closed the producers it knew of; this one is ours to close.
+          transactionalIds.delete(fresh);
+          await fresh.close();
           return broken;
         }
         this.apiProducers = this.apiProducers.map((p) => (p === broken ? fresh : p));
         transactionalIds.delete(broken);
-        await broken.disconnect().catch(() => undefined);
+        await broken.close();
         log.info({ transactionalId }, 'API producer renewed after a failed send');
         return fresh;
       };
-      this.apiProducers = Array.from({ length: settings.api.publishProducers }, (_, i) =>
-        apiProducer(`${instance}.${i}`),
+      this.apiProducers = await Promise.all(
+        Array.from({ length: settings.api.publishProducers }, (_, i) => apiProducer(`${instance}.${i}`)),
       );
-      await Promise.all(this.apiProducers.map((p) => connectTo(p, settings.kafka.brokers)));
       const authenticate = settings.api.jwt ? await createJwtAuthenticator(settings.api.jwt) : undefined;
       if (!authenticate) log.warn({ host: settings.api.host }, 'API authentication is off');
       const app = createApp({
         findEnrolments: (c, b, u) => reader.findByKeys(c, b, u),
         publishTrigger: createTriggerPublisher(this.apiProducers, settings.topics.trigger, {
-          transactional: true,
           maxQueued: settings.api.publishQueueMax,
           lingerMs: settings.api.publishLingerMs,
           renew,
@@ -368,7 +369,8 @@ export class EnrolmentSyncService {
         'health',
         async () => this.healthServer && new Promise<void>((resolve) => this.healthServer?.close(() => resolve())),
       ],
-      ['api producers', async () => Promise.all(this.apiProducers.map((p) => p.disconnect()))],
+      ['api producers', async () => Promise.all(this.apiProducers.map((p) => p.close()))],
+      ['api producer client', async () => this.apiProducerClient?.close()],
       ['status', async () => this.status?.stop()],
       ['status admin', async () => this.statusAdmin?.disconnect()],
       ['cassandra', async () => this.cassandra.shutdown()],

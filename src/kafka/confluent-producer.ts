@@ -211,6 +211,16 @@ class ConfluentTransactionalProducer implements TransactionalProducer {
     }
   }
 
+  async flush(): Promise<void> {
+    const producer = this.current;
+    try {
+      // Delivery of everything queued; a record the broker refused makes the commit fail later.
+      await call((done) => producer.flush(this.client.settings.requestTimeoutMs, done));
+    } catch (err) {
+      throw translateKafkaError(err, `flushing a transaction of ${this.id}`);
+    }
+  }
+
   async sendOffsets(groupId: string, topic: string, partition: number, offset: string): Promise<void> {
     const producer = this.current;
     try {

@@ -120,6 +120,9 @@ class KafkajsTransactionalProducer implements TransactionalProducer {
     }
   }
 
+  /** kafkajs's send resolves once the records are acknowledged: nothing is left to wait for. */
+  async flush(): Promise<void> {}
+
   async sendOffsets(groupId: string, topic: string, partition: number, offset: string): Promise<void> {
     const txn = this.current;
     const offsets = { consumerGroupId: groupId, topics: [{ topic, partitions: [{ partition, offset }] }] };

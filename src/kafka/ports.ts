@@ -46,6 +46,11 @@ export interface TransactionalProducer {
   readonly inTransaction: boolean;
   /** Resolves when the records are acknowledged or, for a client that buffers, accepted for the transaction. */
   send(batches: readonly TopicRecords[]): Promise<void>;
+  /**
+   * Resolves when every record sent in this transaction is acknowledged (a no-op for a client
+   * whose send already waits): a caller that may still give up waits here, not in commit().
+   */
+  flush(): Promise<void>;
   /** Commits `offset` (the next to read) of the input partition for `groupId` with the transaction. */
   sendOffsets(groupId: string, topic: string, partition: number, offset: string): Promise<void>;
   commit(): Promise<void>;

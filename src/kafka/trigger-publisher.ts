@@ -1,9 +1,9 @@
-import type { Message, Producer } from 'kafkajs';
 import type { SyncTrigger } from '../../processors/enrolment-sync/trigger';
 import { SyncError } from '../errors';
 import { triggerAvroType } from '../schemas';
 import { avroProblems } from './codecs';
 import { translateKafkaError } from './client';
+import type { IdempotentProducer, ProducerRecord, TopicRecords, TransactionalProducer } from './ports';
 import { statusKey, statusMessage } from '../streams/status';
 
 /**
@@ -36,18 +36,13 @@ export interface TriggerPublisherOptions {
    * failed. kafkajs keeps its idempotence sequence numbers per producer id and rolls back those
    * of every partition of a produce request that failed on one partition, although the others
    * took their records: every later send of that producer then fails with
-   * OUT_OF_ORDER_SEQUENCE_NUMBER. A new producer id is the only way out. Should not reject;
-   * if it does, the old producer is used again (and renewed after its next failure).
+   * OUT_OF_ORDER_SEQUENCE_NUMBER; librdkafka makes a producer unusable after a fatal error. A
+   * new producer id is the only way out. Should not reject; if it does, the old producer is used
+   * again (and renewed after its next failure).
    */
-  renew?: (broken: Producer) => Promise<Producer>;
+  renew?: (broken: TransactionalProducer) => Promise<TransactionalProducer>;
   /** Triggers waiting for a send; one more is refused with SYNC_OVERLOADED (retriable). */
   maxQueued?: number;
-  /**
-   * Each send is a Kafka transaction, committed only when no trigger in it was given up on;
-   * otherwise it is aborted and the others go out again. Needs transactional producers, one per
-   * send in flight, and readers with isolation read_committed (the processor is one).
-   */
-  transactional?: boolean;
   /** Where each trigger's "accepted" status record goes, in the same send (src/streams/status.ts). */
   status?: StatusTarget;
 }
@@ -71,8 +66,8 @@ export interface StatusTarget {
 type State = 'queued' | 'sending' | 'committing' | 'settled';
 
 interface Pending {
-  message: Message;
-  status: Message | undefined;
+  message: ProducerRecord;
+  status: ProducerRecord | undefined;
   bytes: number;
   state: State;
   /** performance.now() when it was queued; -Infinity once an aborted send put it back (no second linger). */
@@ -106,13 +101,18 @@ interface Pending {
  * - being committed: the caller waits for the commit's outcome, which is the truth either way.
  */
 export function createTriggerPublisher(
-  producers: Producer | readonly Producer[],
+  producers: readonly TransactionalProducer[] | IdempotentProducer,
   topic: string,
   options: TriggerPublisherOptions = {},
 ): PublishTrigger {
   const type = triggerAvroType();
-  const pool = Array.isArray(producers) ? [...(producers as readonly Producer[])] : [producers as Producer];
-  const transactional = options.transactional ?? false;
+  // Transactional producers (an array, one per send in flight): each send is a Kafka transaction,
+  // committed only when no trigger in it was given up on; otherwise it is aborted and the others
+  // go out again. Readers must use isolation read_committed (the processor does). One idempotent
+  // producer: plain sends, several in flight.
+  const transactional = Array.isArray(producers);
+  const pool: TransactionalProducer[] = transactional ? [...(producers as readonly TransactionalProducer[])] : [];
+  const plain = transactional ? undefined : (producers as IdempotentProducer);
   // A transactional producer runs one transaction at a time: one send in flight per producer.
   const maxInFlight = transactional ? pool.length : (options.maxInFlight ?? 2);
   const maxBatch = options.maxBatch ?? 500;
@@ -126,8 +126,8 @@ export function createTriggerPublisher(
   let inFlight = 0;
   let lingering: NodeJS.Timeout | undefined;
 
-  const topicMessages = (batch: Pending[]) => {
-    const out = [{ topic, messages: batch.map((p) => p.message) }];
+  const topicMessages = (batch: Pending[]): TopicRecords[] => {
+    const out: TopicRecords[] = [{ topic, messages: batch.map((p) => p.message) }];
     const status = batch.flatMap((p) => (p.status ? [p.status] : []));
     if (options.status && status.length > 0) out.push({ topic: options.status.topic, messages: status });
     return out;
@@ -140,9 +140,9 @@ export function createTriggerPublisher(
     else p.reject(err);
   };
 
-  const sendPlain = async (producer: Producer, batch: Pending[]): Promise<SendOutcome['outcome']> => {
+  const sendPlain = async (producer: IdempotentProducer, batch: Pending[]): Promise<SendOutcome['outcome']> => {
     try {
-      await producer.sendBatch({ acks: -1, topicMessages: topicMessages(batch) });
+      await producer.send(topicMessages(batch));
       batch.forEach((p) => settle(p));
       return 'committed';
     } catch (err) {
@@ -152,13 +152,19 @@ export function createTriggerPublisher(
     }
   };
 
-  const sendTransaction = async (producer: Producer, batch: Pending[]): Promise<SendOutcome['outcome']> => {
-    let transaction: Awaited<ReturnType<Producer['transaction']>> | undefined;
+  const sendTransaction = async (
+    producer: TransactionalProducer,
+    batch: Pending[],
+  ): Promise<SendOutcome['outcome']> => {
     try {
-      transaction = await producer.transaction();
-      await transaction.sendBatch({ acks: -1, topicMessages: topicMessages(batch) });
+      await producer.begin();
+      await producer.send(topicMessages(batch));
+      // A client that buffers (librdkafka) has only queued them: the acknowledgement is waited
+      // for here, while a caller may still give up and have the transaction aborted, so that
+      // the commit below is the short final step it is with kafkajs.
+      await producer.flush();
     } catch (err) {
-      await transaction?.abort().catch(() => undefined);
+      if (producer.inTransaction) await producer.abort().catch(() => undefined);
       const error = translateKafkaError(err, `publishing a trigger to ${topic}`);
       batch.forEach((p) => settle(p, error));
       return 'failed';
@@ -167,7 +173,7 @@ export function createTriggerPublisher(
     if (live.length < batch.length) {
       // Someone gave up while this was being sent: nobody may ever read this transaction.
       try {
-        await transaction.abort();
+        await producer.abort();
       } catch (err) {
         const error = translateKafkaError(err, `aborting a trigger transaction on ${topic}`);
         live.forEach((p) => settle(p, error));
@@ -182,10 +188,12 @@ export function createTriggerPublisher(
     // The point of no return: from here the caller waits for the commit's outcome.
     batch.forEach((p) => (p.state = 'committing'));
     try {
-      await transaction.commit();
+      await producer.commit();
       batch.forEach((p) => settle(p));
       return 'committed';
     } catch (err) {
+      // Left open, the transaction would keep the producer from beginning the next one.
+      if (producer.inTransaction) await producer.abort().catch(() => undefined);
       const error = translateKafkaError(err, `committing a trigger transaction on ${topic}`);
       batch.forEach((p) => settle(p, error));
       return 'failed';
@@ -217,22 +225,22 @@ export function createTriggerPublisher(
       const batch = queue.splice(0, take);
       queuedBytes -= batch.reduce((sum, p) => sum + p.bytes, 0);
       batch.forEach((p) => (p.state = 'sending'));
-      const producer = (transactional ? idle.shift() : pool[0]) as Producer;
       inFlight++;
       const started = performance.now();
-      const send = transactional ? sendTransaction(producer, batch) : sendPlain(producer, batch);
+      const producer = transactional ? (idle.shift() as TransactionalProducer) : undefined;
+      const send = producer ? sendTransaction(producer, batch) : sendPlain(plain as IdempotentProducer, batch);
       void send.then(async (outcome) => {
         try {
           onSend({ triggers: batch.length, outcome, seconds: (performance.now() - started) / 1000 });
         } catch {
           // Metrics must not stop the publisher.
         }
-        let next = producer;
-        if (transactional && outcome === 'failed' && options.renew) {
-          next = await options.renew(producer).catch(() => producer);
+        if (producer) {
+          let next = producer;
+          if (outcome === 'failed' && options.renew) next = await options.renew(producer).catch(() => producer);
+          idle.push(next);
         }
         inFlight--;
-        if (transactional) idle.push(next);
         pump();
       });
     }

@@ -47,6 +47,10 @@ describe('group commit: concurrent requests share trigger transactions (real Kaf
 
   test('40 concurrent requests: every one 200 with its own trigger, published in a few shared transactions', async () => {
     service = await startService(ctx, { api: true, processor: false });
+    // The triggers go out through the producer adapter KAFKA_CLIENT names, as the processor's
+    // events do (make test-confluent runs this file with librdkafka).
+    const client = (service as unknown as { apiProducerClient?: { name: string } }).apiProducerClient;
+    expect(client?.name).toBe(ctx.settings.kafka.client);
     const base = service.url as string;
     const answers = await Promise.all(USERS.map((u) => patch(`${base}/v1/content/state/update`, body(u))));
     expect(answers.map((a) => a.status)).toEqual(USERS.map(() => 200));

@@ -42,7 +42,14 @@ describe('a request that times out while Kafka is paused, retried by its client'
 
   beforeAll(async () => {
     ctx = await createTestContext(
-      servers.env({ API_DEPENDENCY_TIMEOUT_MS: '2000', TOPIC_PARTITIONS: '1', API_PUBLISH_QUEUE_MAX: '1' }),
+      // No linger: the three requests below must go out as two sends (one per producer) and a
+      // queued third, not share one send after the default 2 ms wait.
+      servers.env({
+        API_DEPENDENCY_TIMEOUT_MS: '2000',
+        TOPIC_PARTITIONS: '1',
+        API_PUBLISH_QUEUE_MAX: '1',
+        API_PUBLISH_LINGER_MS: '0',
+      }),
     );
     await seed(ctx, [enrolment('u1', COURSE, BATCH)]);
     service = await startService(ctx, { api: true, processor: false });

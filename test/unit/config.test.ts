@@ -139,10 +139,10 @@ describe('loadConfig: secure connections and the API', () => {
 });
 
 describe('loadConfig: API group commit', () => {
-  test('two producers and no linger by default; out-of-range values are named', () => {
+  test('two producers and a 2 ms linger by default; out-of-range values are named', () => {
     const s = loadConfig({});
     expect(s.api.publishProducers).toBe(2);
-    expect(s.api.publishLingerMs).toBe(0);
+    expect(s.api.publishLingerMs).toBe(2);
     expect(loadConfig({ API_PUBLISH_PRODUCERS: '4', API_PUBLISH_LINGER_MS: '3' }).api).toMatchObject({
       publishProducers: 4,
       publishLingerMs: 3,

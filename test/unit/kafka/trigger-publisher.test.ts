@@ -1,5 +1,5 @@
-import type { Producer } from 'kafkajs';
 import type { SyncTrigger } from '../../../processors/enrolment-sync/trigger';
+import type { TransactionalProducer } from '../../../src/kafka/ports';
 import { createTriggerPublisher, type SendOutcome } from '../../../src/kafka/trigger-publisher';
 
 /**
@@ -28,25 +28,35 @@ function scriptedProducer() {
         fail: (type) => reject(Object.assign(new Error(`broker says ${type}`), { type })),
       }),
     );
-  const producer = {
-    transaction: async () => {
-      let keys: string[] = [];
-      return {
-        sendBatch: async ({ topicMessages }: { topicMessages: Array<{ messages: Array<{ key: string }> }> }) => {
-          keys = topicMessages.flatMap((t) => t.messages.map((m) => m.key));
-          await waitFor('send', keys);
-        },
-        commit: async () => {
-          await waitFor('commit', keys);
-          committed.push(...keys);
-        },
-        abort: async () => {
-          await waitFor('abort', keys);
-          aborted.push(...keys);
-        },
-      };
+  let keys: string[] = [];
+  let open = false;
+  const producer: TransactionalProducer = {
+    open: async () => undefined,
+    get inTransaction() {
+      return open;
     },
-  } as unknown as Producer;
+    begin: async () => {
+      open = true;
+      keys = [];
+    },
+    send: async (batches) => {
+      keys = batches.flatMap((b) => b.messages.map((m) => String(m.key)));
+      await waitFor('send', keys);
+    },
+    flush: async () => undefined,
+    sendOffsets: async () => undefined,
+    commit: async () => {
+      await waitFor('commit', keys);
+      committed.push(...keys);
+      open = false;
+    },
+    abort: async () => {
+      open = false;
+      await waitFor('abort', keys);
+      aborted.push(...keys);
+    },
+    close: async () => undefined,
+  };
   const next = async (kind: Step['kind']): Promise<Step> => {
     for (let i = 0; i < 200; i++) {
       const at = steps.findIndex((s) => s.kind === kind);
@@ -79,7 +89,7 @@ const settled = async (p: Promise<unknown>) =>
 describe('transactional trigger publisher: giving up', () => {
   test('given up while being sent: answered at once, its transaction aborted, the others sent again', async () => {
     const { producer, next, committed, aborted } = scriptedProducer();
-    const publish = createTriggerPublisher([producer], 't', { transactional: true });
+    const publish = createTriggerPublisher([producer], 't');
     const giveUp = new AbortController();
     const first = settled(publish(trigger('a'), { signal: giveUp.signal }));
     const sendA = await next('send');
@@ -101,7 +111,7 @@ describe('transactional trigger publisher: giving up', () => {
 
   test('given up while queued: withdrawn, never sent', async () => {
     const { producer, next, committed } = scriptedProducer();
-    const publish = createTriggerPublisher([producer], 't', { transactional: true });
+    const publish = createTriggerPublisher([producer], 't');
     const first = settled(publish(trigger('a')));
     const sendA = await next('send');
     const giveUp = new AbortController();
@@ -118,7 +128,7 @@ describe('transactional trigger publisher: giving up', () => {
 
   test('given up while its commit is under way: the commit decides, and the caller hears its outcome', async () => {
     const { producer, next, committed } = scriptedProducer();
-    const publish = createTriggerPublisher([producer], 't', { transactional: true });
+    const publish = createTriggerPublisher([producer], 't');
     const giveUp = new AbortController();
     const result = settled(publish(trigger('a'), { signal: giveUp.signal }));
     (await next('send')).release();
@@ -129,9 +139,29 @@ describe('transactional trigger publisher: giving up', () => {
     expect(committed).toEqual(['a']);
   });
 
+  test('given up while a buffering client waits for the acknowledgement: answered at once, the transaction aborted, not committed', async () => {
+    const { producer, next, committed, aborted } = scriptedProducer();
+    // librdkafka's send only queues the records; flush() is where the broker's answer is awaited.
+    let acknowledge!: () => void;
+    producer.flush = () => new Promise<void>((resolve) => (acknowledge = resolve));
+    const publish = createTriggerPublisher([producer], 't');
+    const giveUp = new AbortController();
+    const result = settled(publish(trigger('a'), { signal: giveUp.signal }));
+    (await next('send')).release();
+    await new Promise((resolve) => setImmediate(resolve));
+    giveUp.abort();
+    expect(await result).toBe('SYNC_TIMEOUT');
+    acknowledge();
+    (await next('abort')).release();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(aborted).toEqual(['a']);
+    expect(committed).toEqual([]);
+    await expect(next('commit')).rejects.toThrow(/no commit step/);
+  });
+
   test('a full queue refuses at once with SYNC_OVERLOADED', async () => {
     const { producer, next } = scriptedProducer();
-    const publish = createTriggerPublisher([producer], 't', { transactional: true, maxQueued: 1 });
+    const publish = createTriggerPublisher([producer], 't', { maxQueued: 1 });
     const first = settled(publish(trigger('a')));
     const sendA = await next('send');
     const second = settled(publish(trigger('b')));
@@ -149,7 +179,6 @@ describe('transactional trigger publisher: group commit', () => {
     const { producer, next, committed } = scriptedProducer();
     const sends: SendOutcome[] = [];
     const publish = createTriggerPublisher([producer], 't', {
-      transactional: true,
       lingerMs: 40,
       onSend: (s) => sends.push(s),
     });
@@ -167,7 +196,7 @@ describe('transactional trigger publisher: group commit', () => {
 
   test('without a linger, the first trigger goes at once and the rest share the next transaction', async () => {
     const { producer, next } = scriptedProducer();
-    const publish = createTriggerPublisher([producer], 't', { transactional: true });
+    const publish = createTriggerPublisher([producer], 't');
     const a = settled(publish(trigger('a')));
     const sendA = await next('send');
     expect(sendA.keys).toEqual(['a']);
@@ -183,7 +212,7 @@ describe('transactional trigger publisher: group commit', () => {
 
   test('a full batch goes at once, without waiting out the linger', async () => {
     const { producer, next } = scriptedProducer();
-    const publish = createTriggerPublisher([producer], 't', { transactional: true, lingerMs: 60_000, maxBatch: 2 });
+    const publish = createTriggerPublisher([producer], 't', { lingerMs: 60_000, maxBatch: 2 });
     const first = ['a', 'b', 'c'].map((id) => settled(publish(trigger(id))));
     const send = await next('send');
     expect(send.keys).toEqual(['a', 'b']);
@@ -196,7 +225,6 @@ describe('transactional trigger publisher: group commit', () => {
     const { producer, next, committed } = scriptedProducer();
     const size = Buffer.byteLength(JSON.stringify(trigger('x', 100)));
     const publish = createTriggerPublisher([producer], 't', {
-      transactional: true,
       lingerMs: 60_000,
       maxBatchBytes: size * 2,
     });
@@ -221,7 +249,6 @@ describe('transactional trigger publisher: group commit', () => {
     const { producer, next, committed, aborted } = scriptedProducer();
     const sends: SendOutcome[] = [];
     const publish = createTriggerPublisher([producer], 't', {
-      transactional: true,
       lingerMs: 20,
       onSend: (s) => sends.push(s),
     });
@@ -238,14 +265,18 @@ describe('transactional trigger publisher: group commit', () => {
     expect(sends).toEqual([{ triggers: 3, outcome: 'failed', seconds: expect.any(Number) }]);
   });
 
-  test('a commit that fails fails every trigger of the transaction', async () => {
-    const { producer, next, committed } = scriptedProducer();
-    const publish = createTriggerPublisher([producer], 't', { transactional: true, lingerMs: 20 });
+  test('a commit that fails fails every trigger of the transaction, and the transaction is aborted', async () => {
+    const { producer, next, committed, aborted } = scriptedProducer();
+    const publish = createTriggerPublisher([producer], 't', { lingerMs: 20 });
     const results = ['a', 'b'].map((id) => publish(trigger(id)).catch((err: unknown) => err));
     (await waitForStep(next, 'send')).release();
     (await next('commit')).fail('COORDINATOR_NOT_AVAILABLE');
+    // Left open, the producer could never begin its next transaction.
+    (await next('abort')).release();
     for (const err of await Promise.all(results)) expect(err).toMatchObject({ retriable: true });
     expect(committed).toEqual([]);
+    expect(aborted).toEqual(['a', 'b']);
+    expect(producer.inTransaction).toBe(false);
   });
 });
 
@@ -253,9 +284,8 @@ describe('transactional trigger publisher: a producer whose send failed', () => 
   test('is renewed before its next send; one whose send was given up on is not', async () => {
     const broken = scriptedProducer();
     const fresh = scriptedProducer();
-    const renewed: Producer[] = [];
+    const renewed: TransactionalProducer[] = [];
     const publish = createTriggerPublisher([broken.producer], 't', {
-      transactional: true,
       renew: async (p) => {
         renewed.push(p);
         return fresh.producer;
