@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Client } from 'cassandra-driver';
-import { Kafka, logLevel, type Admin, type IHeaders } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type IHeaders, type ITopicConfig } from 'kafkajs';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { createCassandra } from '../../src/cassandra/client';
 import { loadConfig, type Settings } from '../../src/config';
@@ -25,6 +25,26 @@ export interface TestContext {
   cleanup(): Promise<void>;
 }
 
+/**
+ * kafkajs's createTopics waits for the new topics' leaders but retries only LEADER_NOT_AVAILABLE:
+ * a busy broker that does not know a topic it has just created yet (UNKNOWN_TOPIC_OR_PARTITION)
+ * fails the wait although the topics exist. Ensure again after a pause (it creates only what is
+ * missing) until the metadata of every topic is there.
+ */
+async function ensureTestTopics(admin: Admin, specs: ITopicConfig[]): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await ensureTopics(admin, specs);
+      await admin.fetchTopicMetadata({ topics: specs.map((s) => s.topic) });
+      return;
+    } catch (err) {
+      const type = (err as { type?: unknown }).type;
+      if (attempt >= 10 || (type !== 'UNKNOWN_TOPIC_OR_PARTITION' && type !== 'LEADER_NOT_AVAILABLE')) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+    }
+  }
+}
+
 export async function createTestContext(env: Record<string, string> = {}): Promise<TestContext> {
   const id = randomBytes(5).toString('hex');
   const settings = loadConfig({
@@ -47,11 +67,18 @@ export async function createTestContext(env: Record<string, string> = {}): Promi
     ...kafkaSecurity(settings.kafka),
   });
   const admin = kafka.admin();
-  await admin.connect();
-  await ensureTopics(admin, topicSpecs(settings.topics));
   const cassandra = createCassandra(settings.cassandra);
-  await cassandra.connect();
-  await applyCassandraSchema(cassandra, settings.cassandra.keyspace, DEFAULT_REPLICATION);
+  try {
+    await admin.connect();
+    await ensureTestTopics(admin, topicSpecs(settings.topics));
+    await cassandra.connect();
+    await applyCassandraSchema(cassandra, settings.cassandra.keyspace, DEFAULT_REPLICATION);
+  } catch (err) {
+    // An admin left connected keeps jest waiting until the broker drops the idle connection (10 min).
+    await admin.disconnect().catch(() => undefined);
+    await cassandra.shutdown().catch(() => undefined);
+    throw err;
+  }
   const registry = createRegistry(settings.registry);
   return {
     id,
