@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Client } from 'cassandra-driver';
-import { Kafka, logLevel, type Admin, type IHeaders, type ITopicConfig } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type IHeaders } from 'kafkajs';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { createCassandra } from '../../src/cassandra/client';
 import { loadConfig, type Settings } from '../../src/config';
@@ -23,26 +23,6 @@ export interface TestContext {
   cassandra: Client;
   registry: SchemaRegistry;
   cleanup(): Promise<void>;
-}
-
-/**
- * kafkajs's createTopics waits for the new topics' leaders but retries only LEADER_NOT_AVAILABLE:
- * a busy broker that does not know a topic it has just created yet (UNKNOWN_TOPIC_OR_PARTITION)
- * fails the wait although the topics exist. Ensure again after a pause (it creates only what is
- * missing) until the metadata of every topic is there.
- */
-async function ensureTestTopics(admin: Admin, specs: ITopicConfig[]): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await ensureTopics(admin, specs);
-      await admin.fetchTopicMetadata({ topics: specs.map((s) => s.topic) });
-      return;
-    } catch (err) {
-      const type = (err as { type?: unknown }).type;
-      if (attempt >= 10 || (type !== 'UNKNOWN_TOPIC_OR_PARTITION' && type !== 'LEADER_NOT_AVAILABLE')) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
-    }
-  }
 }
 
 export async function createTestContext(env: Record<string, string> = {}): Promise<TestContext> {
@@ -70,7 +50,7 @@ export async function createTestContext(env: Record<string, string> = {}): Promi
   const cassandra = createCassandra(settings.cassandra);
   try {
     await admin.connect();
-    await ensureTestTopics(admin, topicSpecs(settings.topics));
+    await ensureTopics(admin, topicSpecs(settings.topics));
     await cassandra.connect();
     await applyCassandraSchema(cassandra, settings.cassandra.keyspace, DEFAULT_REPLICATION);
   } catch (err) {
