@@ -52,7 +52,16 @@ export async function createTestContext(env: Record<string, string> = {}): Promi
     await admin.connect();
     await ensureTopics(admin, topicSpecs(settings.topics));
     await cassandra.connect();
-    await applyCassandraSchema(cassandra, settings.cassandra.keyspace, DEFAULT_REPLICATION);
+    // A schema change waits on the whole node, and a busy one (test files side by side) can miss
+    // the driver's timeout. Every statement is IF NOT EXISTS, so trying again is safe.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await applyCassandraSchema(cassandra, settings.cassandra.keyspace, DEFAULT_REPLICATION);
+        break;
+      } catch (err) {
+        if (attempt >= 3 || (err as { retriable?: unknown }).retriable !== true) throw err;
+      }
+    }
   } catch (err) {
     // An admin left connected keeps jest waiting until the broker drops the idle connection (10 min).
     await admin.disconnect().catch(() => undefined);
