@@ -9,13 +9,16 @@
  *   --expansions               only the exactly-once expansions of the 10,000-user and the big batch
  *                              (CPU-s per 1M events, events/s, peak RSS), printed, docs untouched;
  *                              BENCH_PROCESSOR_NODE_ARGS are node's arguments for the processor (--cpu-prof…),
- *                              BENCH_PROCESSOR_OUTPUT a path prefix its output is kept at
+ *                              BENCH_PROCESSOR_OUTPUT a path prefix its output is kept at,
+ *                              BENCH_MEMORY_SPLIT=1 adds what the peak RSS was made of (V8 heap,
+ *                              external, the rest; bench/memory-sampler.ts)
  *   --clients                  only expand the big batch exactly once with each Kafka client
- *                              (KAFKA_CLIENT), BENCH_REPEAT times each (default 1), alternating
+ *                              (KAFKA_CLIENT), BENCH_REPEAT times each (default 1), alternating;
+ *                              BENCH_CLIENTS=confluent (comma-separated) runs only those
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
@@ -24,6 +27,7 @@ import { createCassandra } from '../src/cassandra/client';
 import { EnrolmentReader } from '../src/cassandra/enrolments';
 import { insertCourseBatch, insertEnrolments, type SeedEnrolment } from '../src/cassandra/seed';
 import { loadConfig, type Settings } from '../src/config';
+import { readToEnd } from '../src/kafka/read-to-end';
 import { ensureTopics, topicSpecs } from '../src/kafka/topics';
 import { applyCassandraSchema, DEFAULT_REPLICATION } from '../src/migrate';
 import { buildSyncEvent } from '../processors/enrolment-sync/sync-event';
@@ -31,6 +35,7 @@ import { createLogger } from '../src/observability/logger';
 import { StatusStore } from '../src/streams/status-store';
 import type { TriggerStatus } from '../src/streams/status';
 import { registerLz4 } from './lz4';
+import type { MemorySplit } from './memory-sampler';
 
 const root = path.resolve(__dirname, '../..');
 const size = process.env.BENCH_SIZE === 'small' ? 'small' : 'default';
@@ -227,9 +232,44 @@ function procStats(pid: number): ProcStats {
   return { cpuMs: (ticks * 1000) / 100, peakRssMb: Math.round(Number(hwm?.[1] ?? 0) / 1024) };
 }
 
+/**
+ * CPU ms of each of a process's threads, summed by thread name with digits dropped (V8's
+ * workers, libuv's pool, librdkafka's rdk:broker… threads), so the native share of CPU-s shows
+ * beside what a JavaScript profile of the main thread sees.
+ */
+function threadCpuMs(pid: number): Map<string, { ms: number; threads: number }> {
+  const out = new Map<string, { ms: number; threads: number }>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/\d+/g, '#');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ms = ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+      const sum = out.get(name) ?? { ms: 0, threads: 0 };
+      out.set(name, { ms: sum.ms + ms, threads: sum.threads + 1 });
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return out;
+}
+
+function threadCpuDelta(
+  before: Map<string, { ms: number; threads: number }>,
+  after: Map<string, { ms: number; threads: number }>,
+): string {
+  return [...after]
+    .map(([name, now]) => [`${name} ×${now.threads}`, now.ms - (before.get(name)?.ms ?? 0)] as const)
+    .filter(([, ms]) => ms > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, ms]) => `${name} ${(ms / 1000).toFixed(2)} s`)
+    .join(', ');
+}
+
 function startChild(args: string[], env: Record<string, string>): { child: ChildProcess; output: () => string } {
   let output = '';
   const nodeArgs = process.env.BENCH_PROCESSOR_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  if (env.BENCH_MEMORY_SPLIT_FILE) nodeArgs.push('--require', path.join(__dirname, 'memory-sampler.js'));
   const child = spawn('node', [...nodeArgs, path.join(root, 'dist/src/cli.js'), ...args], {
     cwd: root,
     env: { ...process.env, ...env },
@@ -281,54 +321,21 @@ async function readCommitted(
   const admin = kafka.admin();
   await admin.connect();
   const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
-  // Under exactly once the ends include transaction markers, which the consumer passes over
-  // without handing them to eachBatch: track its position from the batch events instead.
-  const remaining = new Map(
-    ends.filter((p) => Number(p.high) > Number(p.low)).map((p) => [p.partition, Number(p.high)]),
-  );
-  if (remaining.size === 0) return 0;
-  const consumer = kafka.consumer({
-    groupId: `bench-verify-${randomUUID()}`,
-    readUncommitted: false,
-    maxBytes: 64 << 20,
-    maxBytesPerPartition: 16 << 20,
-  });
   let records = 0;
-  let reachedEnd = (): void => undefined;
-  const atEnd = new Promise<void>((resolve) => (reachedEnd = resolve));
-  consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-    const high = remaining.get(payload.partition);
-    if (high !== undefined && Number(payload.lastOffset) + 1 >= high) {
-      remaining.delete(payload.partition);
-      if (remaining.size === 0) reachedEnd();
-    }
-  });
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await consumer.connect();
-    await consumer.subscribe({ topics: [topic], fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        for (const m of batch.messages) {
-          records++;
-          onRecord(m.key?.toString() ?? '', m.value ?? Buffer.alloc(0));
-        }
+  await readToEnd(
+    kafka,
+    topic,
+    ends.map((p) => ({ partition: p.partition, from: BigInt(p.low), to: BigInt(p.high) })),
+    {
+      groupId: `bench-verify-${randomUUID()}`,
+      timeoutMs,
+      consumer: { maxBytes: 64 << 20, maxBytesPerPartition: 16 << 20 },
+      onRecord: (_partition, m) => {
+        records++;
+        onRecord(m.key?.toString() ?? '', m.value ?? Buffer.alloc(0));
       },
-    });
-    await Promise.race([
-      atEnd,
-      new Promise((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`reading ${topic}: partitions ${[...remaining.keys()]} not read to their end`)),
-          timeoutMs,
-        );
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-    await consumer.disconnect().catch(() => undefined);
-  }
+    },
+  );
   return records;
 }
 
@@ -555,6 +562,7 @@ async function expansion(
     if (processes > 1) await new Promise((r) => setTimeout(r, 3000));
     const joinsBefore = children.map((c) => joinsOf(c.output));
     const cpuBefore = children.map((c) => procStats(c.child.pid as number).cpuMs);
+    const threadsBefore = threadCpuMs(child.pid as number);
     const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     const trigger = { triggerId: randomUUID(), requestedAt: Date.now(), courseId: COURSE, batchId, source: 'batch' };
@@ -586,6 +594,7 @@ async function expansion(
     );
     const ms = Date.now() - started;
     const each = children.map((c) => procStats(c.child.pid as number));
+    log(`  processor CPU by thread: ${threadCpuDelta(threadsBefore, threadCpuMs(child.pid as number))}`);
     const stats: ProcStats = {
       cpuMs: each.reduce((n, st, i) => n + st.cpuMs - (cpuBefore[i] as number), 0),
       peakRssMb: Math.max(...each.map((st) => st.peakRssMb)),
@@ -1060,12 +1069,14 @@ async function main(): Promise<void> {
   if (process.argv.includes('--clients')) {
     const runs: ClientRun[] = [];
     // Alternating, so a busy spell on the shared machine does not fall on one client only.
+    const only = process.env.BENCH_CLIENTS?.split(',');
     for (let i = 0; i < Number(process.env.BENCH_REPEAT ?? 1); i++) {
-      for (const client of CLIENTS) runs.push(await clientExpansion(client));
+      for (const client of CLIENTS) if (!only || only.includes(client)) runs.push(await clientExpansion(client));
     }
     recordClientRuns(runs);
     for (const r of runs) console.log(`${r.client}\t${r.rate} events/s\t${r.cpuSPerMillion} CPU-s per 1M events`);
     for (const client of CLIENTS) {
+      if (figures[`expand_big_${client}_events_per_s`] === undefined) continue;
       console.log(
         `median ${client}: ${figures[`expand_big_${client}_events_per_s`]} events/s, ` +
           `${figures[`cpu_s_per_million_events_${client}`]} CPU-s per 1M events`,
@@ -1205,7 +1216,22 @@ async function expansionsOnly(): Promise<void> {
     [BIG_BATCH, TARGET, 'big'],
   ] as const) {
     log(`(3) expansion of ${users.toLocaleString()} users, exactly once`);
-    const r = await expansion(batchId, users, 'exactly_once', {}, name === 'big' ? 'count' : 'none');
+    const splitFile = path.join(os.tmpdir(), `bench-memory-${randomUUID()}.json`);
+    const split = process.env.BENCH_MEMORY_SPLIT === '1';
+    const r = await expansion(
+      batchId,
+      users,
+      'exactly_once',
+      split ? { BENCH_MEMORY_SPLIT_FILE: splitFile } : {},
+      name === 'big' ? 'count' : 'none',
+    );
+    if (split && existsSync(splitFile)) {
+      const at = JSON.parse(readFileSync(splitFile, 'utf8')) as MemorySplit;
+      rmSync(splitFile, { force: true });
+      result[`${name}_peak_heap_mb`] = at.heapMb;
+      result[`${name}_peak_external_mb`] = at.externalMb;
+      result[`${name}_peak_other_mb`] = at.otherMb;
+    }
     result[`${name}_events_per_s`] = r.rate;
     result[`${name}_cpu_s_per_million`] = Number(((r.stats.cpuMs / 1000) * (1_000_000 / r.events)).toFixed(1));
     result[`${name}_peak_rss_mb`] = r.stats.peakRssMb;

@@ -14,6 +14,7 @@ import { EnrolmentReader } from './cassandra/enrolments';
 import type { Settings } from './config';
 import { connectTo, createKafka, javaCompatiblePartitioner, translateKafkaError } from './kafka/client';
 import { confluentFrame } from './kafka/codecs';
+import type { KafkaClientName } from './kafka/ports';
 import { createProducerClient } from './kafka/producers';
 import { createRegistry, registerSchemas } from './kafka/registry';
 import { createTriggerPublisher } from './kafka/trigger-publisher';
@@ -21,7 +22,7 @@ import type { Logger } from './observability/logger';
 import { createMetrics, type Metrics } from './observability/metrics';
 import { syncEventAvroType } from './schemas';
 import { messageOf, SyncError } from './errors';
-import { capYoungGeneration } from './streams/heap';
+import { capYoungGeneration, limitOldGenerationGrowth } from './streams/heap';
 import { StreamRuntime } from './streams/runtime';
 import { StatusStore } from './streams/status-store';
 import type { TriggerStatus } from './streams/status';
@@ -37,6 +38,14 @@ export interface ServiceOptions {
  * 64 MB during a long expansion, and peak RSS with it (docs/benchmarks.md, "Memory").
  */
 const PROCESSOR_SEMI_SPACE_MB = 16;
+/**
+ * How far the processor's old generation grows past its live size before a full collection, by
+ * Kafka client. With librdkafka little but our own records reaches the heap, and 20% took about
+ * 80 MB off a 1,000,000-user peak at no CPU we could measure; kafkajs promotes several KB of encoder
+ * buffers per event, and the same limit nearly doubled its CPU per event (docs/benchmarks.md,
+ * "Memory"), so it keeps V8's own heuristic (0).
+ */
+const PROCESSOR_OLD_GROWTH_PERCENT: Record<KafkaClientName, number> = { confluent: 20, kafkajs: 0 };
 let apiInstances = 0;
 
 /**
@@ -127,6 +136,7 @@ export class EnrolmentSyncService {
       });
       const p = settings.processor;
       capYoungGeneration(PROCESSOR_SEMI_SPACE_MB);
+      limitOldGenerationGrowth(PROCESSOR_OLD_GROWTH_PERCENT[settings.kafka.client]);
       this.runtime = new StreamRuntime(
         this.kafka,
         await createProducerClient(settings.kafka, this.kafka, log),

@@ -1,6 +1,12 @@
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { RawAvroSchema } from '@kafkajs/confluent-schema-registry/dist/@types';
-import type { BatchPage, BatchReadReport, KeyPage, ReadPosition } from '../../src/cassandra/enrolments';
+import type {
+  BatchPage,
+  BatchReadReport,
+  EnrolmentColumns,
+  KeyPage,
+  ReadPosition,
+} from '../../src/cassandra/enrolments';
 import { MAX_TOKEN, MIN_TOKEN } from '../../src/cassandra/token-ranges';
 import { decodeJsonOrAvro } from '../../src/kafka/codecs';
 import type {
@@ -39,7 +45,12 @@ export interface EnrolmentSource {
     courseId: string,
     batchId: string,
     signal: AbortSignal,
-    opts?: { resumeFrom?: ReadPosition; report?: (r: BatchReadReport) => void; stopAtScan?: boolean },
+    opts?: {
+      resumeFrom?: ReadPosition;
+      report?: (r: BatchReadReport) => void;
+      stopAtScan?: boolean;
+      columns?: EnrolmentColumns;
+    },
   ): AsyncIterable<BatchPage>;
   /** Start tokens of the ranges the cluster's nodes own, to align tasks with (may be empty). */
   ringTokens?(): bigint[];
@@ -121,6 +132,8 @@ export function createEnrolmentSyncProcessor(deps: EnrolmentSyncDeps): StreamPro
       resumeFrom: position,
       report: (report) => ctx.log.info(report, 'whole-batch read plan'),
       stopAtScan,
+      // Only what the policy looks at is read (by default not status: completed users are kept).
+      columns: { active: !policy.includeInactive, status: !policy.includeCompleted },
     });
     for await (const page of pages) {
       last = page.position;

@@ -1,6 +1,7 @@
-import { createHash, hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type avro from 'avsc';
 import { SyncError } from '../../src/errors';
+import { sha1Padded, sha1PaddedSize, sha1State } from './sha1';
 
 /** The sync event exactly as the platform design gives it; key order is the design's. */
 export interface SyncEvent {
@@ -158,11 +159,31 @@ const ARENA_BYTES = 256 * 1024;
 const HEX = Buffer.from('0123456789abcdef');
 
 /**
+ * The first 16 bytes of the digest in sha1State as a version-5 UUID's text (8-4-4-4-12 hex
+ * digits, version 5, RFC 9562 variant), written at `at`; returns where it ends.
+ */
+function writeUuidHex(out: Buffer, at: number): number {
+  for (let w = 0; w < 4; w++) {
+    const word = sha1State[w] as number;
+    for (let shift = 24; shift >= 0; shift -= 8) {
+      const b = 4 * w + (3 - shift / 8);
+      let byte = (word >>> shift) & 0xff;
+      if (b === 6) byte = (byte & 0x0f) | 0x50;
+      else if (b === 8) byte = (byte & 0x3f) | 0x80;
+      if (b === 4 || b === 6 || b === 8 || b === 10) out[at++] = 0x2d; // -
+      out[at++] = HEX[byte >> 4] as number;
+      out[at++] = HEX[byte & 0x0f] as number;
+    }
+  }
+  return at;
+}
+
+/**
  * Every event of `userIds` for one trigger, each exactly the UTF-8 of syncEventJson(event) (and
  * its key the UTF-8 of the user id), written straight into a few large buffers: one small view
  * per key and per value instead of a string, its concatenations and a copy for the client. The
- * parts that do not depend on the user are encoded once; the name-based UUID is hashed from a
- * reused name buffer in one call.
+ * parts that do not depend on the user are encoded once; the name-based UUID is hashed in place
+ * in a reused name buffer. A plain ASCII id (the usual kind) costs no string and no binding call.
  */
 export function writeSyncEventsJson(trigger: EventSource, userIds: readonly string[]): EncodedEvent[] {
   const q = JSON.stringify;
@@ -181,50 +202,100 @@ export function writeSyncEventsJson(trigger: EventSource, userIds: readonly stri
   const fixed = head.length + 36 + afterMid.length + afterObjectId.length + tail.length;
   // The UUID's name: the namespace, then the JSON array [triggerId, userId].
   const namePrefix = Buffer.concat([SYNC_EVENT_NAMESPACE, Buffer.from(`[${q(trigger.triggerId)},`)]);
-  let name = Buffer.allocUnsafe(namePrefix.length + 256);
-  namePrefix.copy(name);
+  const nameBuffer = (length: number): Buffer => {
+    const buffer = Buffer.allocUnsafe(sha1PaddedSize(length));
+    namePrefix.copy(buffer);
+    return buffer;
+  };
+  let name = nameBuffer(namePrefix.length + 256);
 
   const out: EncodedEvent[] = new Array(userIds.length);
   let arena = Buffer.allocUnsafeSlow(ARENA_BYTES);
   let at = 0;
-  for (let i = 0; i < userIds.length; i++) {
-    const userId = userIds[i] as string;
+  // Where writeEscapedEvent put the key (a new arena may have been started for it).
+  let escapedKey = 0;
+  let escapedKeyEnd = 0;
+  /**
+   * The key and event of an id that JSON escapes or that is not ASCII, written at `keyStart` or
+   * at the start of a new arena; sets escapedKey and escapedKeyEnd, returns the event's end.
+   */
+  const writeEscapedEvent = (userId: string, keyStart: number): number => {
     const quoted = q(userId);
     // The user id as it appears inside JSON quotes: itself, unless JSON escapes something in it.
     const inner = quoted.length === userId.length + 2 ? userId : quoted.slice(1, -1);
     // UTF-8 takes at most 3 bytes per UTF-16 unit: the key, the id twice inside the event.
     const most = 3 * (userId.length + 2 * inner.length) + fixed;
-    if (at + most > arena.length) {
+    if (keyStart + most > arena.length) {
       arena = Buffer.allocUnsafeSlow(Math.max(ARENA_BYTES, most));
+      keyStart = 0;
+    }
+    let end = keyStart + arena.write(userId, keyStart, 'utf8');
+    escapedKey = keyStart;
+    escapedKeyEnd = end;
+    end += head.copy(arena, end);
+    const nameMost = namePrefix.length + 3 * quoted.length + 1;
+    if (sha1PaddedSize(nameMost) > name.length) name = nameBuffer(nameMost);
+    let n = namePrefix.length + name.write(quoted, namePrefix.length, 'utf8');
+    name[n++] = 0x5d; // ]
+    sha1Padded(name, n);
+    end = writeUuidHex(arena, end);
+    end += afterMid.copy(arena, end);
+    end += arena.write(inner, end, 'utf8');
+    end += afterObjectId.copy(arena, end);
+    end += arena.write(inner, end, 'utf8');
+    end += tail.copy(arena, end);
+    return end;
+  };
+  for (let i = 0; i < userIds.length; i++) {
+    const userId = userIds[i] as string;
+    const length = userId.length;
+    // Most ids are printable ASCII that JSON leaves alone: their bytes are their char codes, and
+    // they are written by hand below without a JSON.stringify, a string or a binding call each.
+    // Such an id takes 3 × its length (the key, the id twice in the event): room for that first.
+    if (at + 3 * length + fixed > arena.length) {
+      arena = Buffer.allocUnsafeSlow(Math.max(ARENA_BYTES, 3 * length + fixed));
       at = 0;
     }
     const keyStart = at;
-    at += arena.write(userId, at, 'utf8');
-    const valueStart = at;
-    at += head.copy(arena, at);
-    // mid's UUID: version-5 of the name, as syncEventUuid makes it.
-    const nameEnd = namePrefix.length + 3 * quoted.length + 1;
-    if (nameEnd > name.length) {
-      name = Buffer.allocUnsafe(nameEnd);
-      namePrefix.copy(name);
+    let plain = true;
+    for (let c = 0; c < length; c++) {
+      const code = userId.charCodeAt(c);
+      if (code < 0x20 || code > 0x7e || code === 0x22 || code === 0x5c) {
+        plain = false;
+        break;
+      }
+      arena[at + c] = code;
     }
-    let n = namePrefix.length + name.write(quoted, namePrefix.length, 'utf8');
+    if (!plain) {
+      at = writeEscapedEvent(userId, keyStart);
+      out[i] = { key: arena.subarray(escapedKey, escapedKeyEnd), value: arena.subarray(escapedKeyEnd, at) };
+      continue;
+    }
+    at += length;
+    const keyEnd = at;
+    arena.set(head, at);
+    at += head.length;
+    // mid's UUID: version-5 of the name, as syncEventUuid makes it, hashed in place.
+    const nameEnd = namePrefix.length + length + 3;
+    if (sha1PaddedSize(nameEnd) > name.length) name = nameBuffer(nameEnd);
+    let n = namePrefix.length;
+    name[n++] = 0x22; // "
+    for (let c = keyStart; c < keyEnd; c++) name[n++] = arena[c] as number;
+    name[n++] = 0x22;
     name[n++] = 0x5d; // ]
-    const digest = hash('sha1', name.subarray(0, n), 'buffer');
-    digest[6] = ((digest[6] as number) & 0x0f) | 0x50;
-    digest[8] = ((digest[8] as number) & 0x3f) | 0x80;
-    for (let b = 0; b < 16; b++) {
-      if (b === 4 || b === 6 || b === 8 || b === 10) arena[at++] = 0x2d; // -
-      const byte = digest[b] as number;
-      arena[at++] = HEX[byte >> 4] as number;
-      arena[at++] = HEX[byte & 0x0f] as number;
-    }
-    at += afterMid.copy(arena, at);
-    at += arena.write(inner, at, 'utf8');
-    at += afterObjectId.copy(arena, at);
-    at += arena.write(inner, at, 'utf8');
-    at += tail.copy(arena, at);
-    out[i] = { key: arena.subarray(keyStart, valueStart), value: arena.subarray(valueStart, at) };
+    sha1Padded(name, n);
+    at = writeUuidHex(arena, at);
+    arena.set(afterMid, at);
+    at += afterMid.length;
+    arena.copyWithin(at, keyStart, keyEnd);
+    at += length;
+    arena.set(afterObjectId, at);
+    at += afterObjectId.length;
+    arena.copyWithin(at, keyStart, keyEnd);
+    at += length;
+    arena.set(tail, at);
+    at += tail.length;
+    out[i] = { key: arena.subarray(keyStart, keyEnd), value: arena.subarray(keyEnd, at) };
   }
   return out;
 }

@@ -26,6 +26,35 @@ const allow = (method: string) => ({ Allow: header(`the one method this path ans
 const errorResponse = (description: string, extra?: Record<string, Json>) =>
   response(description, ref('ErrorEnvelope'), extra);
 
+/** 401, the same on every path that takes a bearer token. */
+const unauthorized = errorResponse('authentication on and no valid bearer token', {
+  'WWW-Authenticate': header('Bearer error="invalid_token", error_description="…"'),
+});
+
+/**
+ * A success answer's schema: the envelope narrowed to its `id`, responseCode OK, and a `result`
+ * of exactly `response: 'Success'` and `fields`, all required. `narrow` narrows more of the
+ * envelope (params, say).
+ */
+const successEnvelope = (id: string, fields: Record<string, Json>, narrow: Record<string, Json> = {}): Json => ({
+  allOf: [
+    ref('Envelope'),
+    {
+      properties: {
+        id: { const: id },
+        ...narrow,
+        responseCode: { const: 'OK' },
+        result: {
+          type: 'object',
+          required: ['response', ...Object.keys(fields)],
+          properties: { response: { const: 'Success' }, ...fields },
+          additionalProperties: false,
+        },
+      },
+    },
+  ],
+});
+
 /**
  * What a path answers to every method not listed on it (x-other-methods, a path-item extension):
  * 405 with Allow. OpenAPI names eight methods; HTTP has more (PROPFIND, PURGE, …), all answered alike.
@@ -68,9 +97,7 @@ const syncOperation = (operationId: string, summary: string): Json => ({
       'a field is missing or wrong (params.errmsg and result.field name it), malformed JSON, too many users, ' +
         'a body that does not decompress, or none of the users enrolled (result.response: the design message)',
     ),
-    '401': errorResponse('authentication on and no valid bearer token', {
-      'WWW-Authenticate': header('Bearer error="invalid_token", error_description="…"'),
-    }),
+    '401': unauthorized,
     '403': errorResponse("a token for another user's id without the admin role"),
     '413': errorResponse('the body is larger than API_BODY_LIMIT_BYTES'),
     '415': errorResponse('Content-Type is not application/json, or an unsupported charset or Content-Encoding'),
@@ -119,9 +146,7 @@ const statusPagePaths: Record<string, Record<string, Json>> = {
       responses: {
         '200': response('the triggers', ref('StatusListEnvelope')),
         '400': errorResponse('a bad state, limit or unknown parameter (result.field names it)'),
-        '401': errorResponse('authentication on and no valid bearer token', {
-          'WWW-Authenticate': header('Bearer error="invalid_token", error_description="…"'),
-        }),
+        '401': unauthorized,
         '403': errorResponse('a token without the admin role'),
         '503': errorResponse('Kafka did not answer within API_DEPENDENCY_TIMEOUT_MS, or busy', retryAfter),
       },
@@ -174,9 +199,7 @@ export const openApiDocument: OpenApiDocument = {
         security: [{}, { bearerAuth: [] }],
         responses: {
           '200': response("the trigger's status", ref('StatusEnvelope')),
-          '401': errorResponse('authentication on and no valid bearer token', {
-            'WWW-Authenticate': header('Bearer error="invalid_token", error_description="…"'),
-          }),
+          '401': unauthorized,
           '403': errorResponse('a token without the admin role'),
           '404': errorResponse('no trigger with this id'),
           '503': errorResponse('Kafka did not answer within API_DEPENDENCY_TIMEOUT_MS, or busy', retryAfter),
@@ -293,29 +316,15 @@ export const openApiDocument: OpenApiDocument = {
         },
         additionalProperties: false,
       },
-      SyncSuccessEnvelope: {
-        allOf: [
-          ref('Envelope'),
-          {
-            properties: {
-              id: { const: 'api.content.state.update' },
-              params: { properties: { status: { const: 'success' }, err: { type: 'null' } } },
-              responseCode: { const: 'OK' },
-              result: {
-                type: 'object',
-                required: ['response', 'triggerId', 'users', 'notEnrolled'],
-                properties: {
-                  response: { const: 'Success' },
-                  triggerId: { type: 'string', format: 'uuid' },
-                  users: { type: 'integer', minimum: 1 },
-                  notEnrolled: { type: 'array', items: { type: 'string' } },
-                },
-                additionalProperties: false,
-              },
-            },
-          },
-        ],
-      },
+      SyncSuccessEnvelope: successEnvelope(
+        'api.content.state.update',
+        {
+          triggerId: { type: 'string', format: 'uuid' },
+          users: { type: 'integer', minimum: 1 },
+          notEnrolled: { type: 'array', items: { type: 'string' } },
+        },
+        { params: { properties: { status: { const: 'success' }, err: { type: 'null' } } } },
+      ),
       ErrorEnvelope: {
         allOf: [
           ref('Envelope'),
@@ -341,45 +350,12 @@ export const openApiDocument: OpenApiDocument = {
           },
         ],
       },
-      StatusEnvelope: {
-        allOf: [
-          ref('Envelope'),
-          {
-            properties: {
-              id: { const: 'api.content.state.sync.read' },
-              responseCode: { const: 'OK' },
-              result: {
-                type: 'object',
-                required: ['response', 'status'],
-                properties: { response: { const: 'Success' }, status: ref('TriggerStatus') },
-                additionalProperties: false,
-              },
-            },
-          },
-        ],
-      },
-      StatusListEnvelope: {
-        allOf: [
-          ref('Envelope'),
-          {
-            properties: {
-              id: { const: 'api.content.state.sync.list' },
-              responseCode: { const: 'OK' },
-              result: {
-                type: 'object',
-                required: ['response', 'count', 'limit', 'triggers'],
-                properties: {
-                  response: { const: 'Success' },
-                  count: { type: 'integer', minimum: 0 },
-                  limit: { type: 'integer', minimum: 1 },
-                  triggers: { type: 'array', items: ref('TriggerStatus') },
-                },
-                additionalProperties: false,
-              },
-            },
-          },
-        ],
-      },
+      StatusEnvelope: successEnvelope('api.content.state.sync.read', { status: ref('TriggerStatus') }),
+      StatusListEnvelope: successEnvelope('api.content.state.sync.list', {
+        count: { type: 'integer', minimum: 0 },
+        limit: { type: 'integer', minimum: 1 },
+        triggers: { type: 'array', items: ref('TriggerStatus') },
+      }),
       TriggerStatus: {
         type: 'object',
         required: ['triggerId', 'state', 'eventsProduced', 'rowsRead', 'tasks'],

@@ -59,6 +59,23 @@ export interface BatchPage {
   position: ReadPosition;
 }
 
+/**
+ * Which of the optional columns a whole-batch read must return. A column left out is not read
+ * nor decoded (the driver's per-row cost grows with the columns), and comes back null: a reader
+ * whose policy keeps inactive users does not need `active`, one that keeps completed ones does
+ * not need `status`.
+ */
+export interface EnrolmentColumns {
+  active: boolean;
+  status: boolean;
+}
+
+const ALL_COLUMNS: EnrolmentColumns = { active: true, status: true };
+
+function selectList(columns: EnrolmentColumns): string {
+  return `userid${columns.active ? ', active' : ''}${columns.status ? ', status' : ''}`;
+}
+
 export interface KeyPage {
   rows: EnrolmentRow[];
   /** How many of the requested ids have been read, these included. */
@@ -210,8 +227,14 @@ export class EnrolmentReader {
     courseId: string,
     batchId: string,
     signal: AbortSignal,
-    opts: { resumeFrom?: ReadPosition; report?: (r: BatchReadReport) => void; stopAtScan?: boolean } = {},
+    opts: {
+      resumeFrom?: ReadPosition;
+      report?: (r: BatchReadReport) => void;
+      stopAtScan?: boolean;
+      columns?: EnrolmentColumns;
+    } = {},
   ): AsyncGenerator<BatchPage> {
+    const select = selectList(opts.columns ?? ALL_COLUMNS);
     let position = opts.resumeFrom ?? (await this.initialPosition());
     if (position.plan === 'index' && (await this.batchIndex()) === null) throw noIndexError();
     if (position.plan === 'probe' && (await this.batchIndex()) === null) {
@@ -223,7 +246,7 @@ export class EnrolmentReader {
       opts.report?.({ plan: position.plan, reason: configured ? 'configured' : 'no index on batchid' });
     }
     if (position.plan === 'probe') {
-      const probe = this.probe(courseId, batchId, position.ranges[0] as RangeProgress, signal, opts.report);
+      const probe = this.probe(courseId, batchId, select, position.ranges[0] as RangeProgress, signal, opts.report);
       let next: IteratorResult<BatchPage, ReadPosition>;
       while (!(next = await probe.next()).done) yield next.value;
       position = next.value;
@@ -233,7 +256,8 @@ export class EnrolmentReader {
       yield { rows: [], position };
       return;
     }
-    const pager = position.plan === 'scan' ? this.scanPager(courseId, batchId) : this.indexPager(courseId, batchId);
+    const pager =
+      position.plan === 'scan' ? this.scanPager(courseId, batchId, select) : this.indexPager(courseId, batchId, select);
     yield* this.readRanges(position, signal, pager);
   }
 
@@ -246,6 +270,7 @@ export class EnrolmentReader {
   private async *probe(
     courseId: string,
     batchId: string,
+    select: string,
     range: RangeProgress,
     signal: AbortSignal,
     report?: (r: BatchReadReport) => void,
@@ -257,7 +282,7 @@ export class EnrolmentReader {
     const probeStarted = Date.now();
     for (;;) {
       throwIfAborted(signal);
-      const page = await this.indexPage(courseId, batchId, first, pageState);
+      const page = await this.indexPage(courseId, batchId, select, first, pageState);
       const rows = withoutSkipped(page.rows.map(toEnrolment), range.skip);
       seen += rows.length;
       pageState = page.pageState;
@@ -350,23 +375,24 @@ export class EnrolmentReader {
     }
   }
 
-  private indexPager(courseId: string, batchId: string): Pager {
-    return (range, pageState) => this.indexPage(courseId, batchId, range, pageState);
+  private indexPager(courseId: string, batchId: string, select: string): Pager {
+    return (range, pageState) => this.indexPage(courseId, batchId, select, range, pageState);
   }
 
-  private scanPager(courseId: string, batchId: string): Pager {
-    return (range, pageState) => this.scanPage(courseId, batchId, range, pageState);
+  private scanPager(courseId: string, batchId: string, select: string): Pager {
+    return (range, pageState) => this.scanPage(courseId, batchId, select, range, pageState);
   }
 
   private async indexPage(
     courseId: string,
     batchId: string,
+    select: string,
     range: TokenRange,
     pageState: string | undefined,
   ): Promise<types.ResultSet> {
     // Served by the batchid index; courseid is checked on the replica.
     const query =
-      `SELECT userid, active, status FROM ${this.table} ` +
+      `SELECT ${select} FROM ${this.table} ` +
       'WHERE batchid = ? AND courseid = ? AND token(userid) > ? AND token(userid) <= ? ALLOW FILTERING';
     return this.page(query, [batchId, courseId, long(range.start), long(range.end)], pageState, 'index read');
   }
@@ -374,6 +400,7 @@ export class EnrolmentReader {
   private async scanPage(
     courseId: string,
     batchId: string,
+    select: string,
     range: TokenRange,
     pageState: string | undefined,
   ): Promise<types.ResultSet> {
@@ -381,7 +408,7 @@ export class EnrolmentReader {
     // (courseid, batchid) row, and no secondary index can serve it, so this stays a plain scan
     // even when the batchid index exists.
     const query =
-      `SELECT userid, active, status FROM ${this.table} ` +
+      `SELECT ${select} FROM ${this.table} ` +
       'WHERE token(userid) > ? AND token(userid) <= ? AND (courseid, batchid) >= (?, ?) AND (courseid, batchid) <= (?, ?) ALLOW FILTERING';
     return this.page(
       query,

@@ -19,6 +19,16 @@ import type {
 const ERR_QUEUE_FULL = -184;
 
 /**
+ * Bounds of librdkafka's producer queue (see producerConfig): about 16 × a 1 MiB batch of our
+ * 425-byte events, several batches per partition. A record counts until its delivery report is
+ * served, so every producer with these bounds must poll (see the transactional open()).
+ */
+const PRODUCER_QUEUE_KBYTES = 16 * 1024;
+const PRODUCER_QUEUE_MESSAGES = 20_000;
+/** How often a transactional producer serves its delivery reports, in ms. */
+const DELIVERY_POLL_MS = 100;
+
+/**
  * librdkafka properties shared by our producers. The partitioner is murmur2 over the key, as
  * the Java client (and our kafkajs adapter) partitions. No compression: librdkafka would do lz4
  * natively, but the runtime's own readers (status, checkpoints and task topics, `watch`) are
@@ -36,6 +46,12 @@ function producerConfig(settings: Settings['kafka']): Record<string, string | nu
     'compression.codec': 'none',
     'linger.ms': 20,
     'batch.size': 1024 * 1024,
+    // librdkafka's queue lives outside the V8 heap and by default may hold 100,000 records or
+    // 1 GiB per producer; with one transactional producer per partition expanded, it was most
+    // of the processor's RSS growth (docs/benchmarks.md, "Memory"). A full queue makes enqueue()
+    // wait, which is the backpressure the reader needs.
+    'queue.buffering.max.kbytes': PRODUCER_QUEUE_KBYTES,
+    'queue.buffering.max.messages': PRODUCER_QUEUE_MESSAGES,
     'allow.auto.create.topics': false,
     // Log lines as events: how connect() learns why a secured connection was refused.
     event_cb: true,
@@ -219,6 +235,11 @@ class ConfluentTransactionalProducer implements TransactionalProducer {
       throw translateKafkaError(err, `fencing ${this.id}`);
     }
     try {
+      // The binding always asks for delivery reports, and librdkafka counts a delivered record
+      // against queue.buffering.max.* until its report is served. Unpolled, the queue only
+      // emptied at commit: each transaction's records stayed in memory, and a transaction
+      // larger than the queue would wait on a full queue that never drains.
+      producer.setPollInterval(DELIVERY_POLL_MS);
       // InitProducerId: fences every earlier producer of the id and aborts what it left open.
       await call((done) => producer.initTransactions(this.client.settings.requestTimeoutMs, done));
     } catch (err) {

@@ -24,8 +24,6 @@ export function reviveAfterOutages(
     log: Logger;
     stopping: () => boolean;
     onFatal: (err: unknown) => void;
-    /** Called before each new start: what a reader must reset before its topic is read again. */
-    beforeRestart?: () => void;
   },
 ): void {
   let crashed: unknown;
@@ -40,7 +38,6 @@ export function reviveAfterOutages(
       await sleep(delayMs);
       if (opts.stopping()) break;
       try {
-        opts.beforeRestart?.();
         await consumer.connect();
         // A start that crashes again sets `crashed` (the handler below) and goes round once more.
         await consumer.run(run);

@@ -1,4 +1,4 @@
-import type { Kafka, Message, Producer, Transaction } from 'kafkajs';
+import type { Kafka, Message, Producer, ProducerConfig, Transaction } from 'kafkajs';
 import { sleep } from '../util/async';
 import { javaCompatiblePartitioner, translateKafkaError } from './client';
 import type {
@@ -26,6 +26,34 @@ async function retryConcurrentTransactions<T>(fn: () => Promise<T>): Promise<T> 
   }
 }
 
+/**
+ * Every kafkajs producer of ours: idempotent, Java-compatible partitioning, our retries, plus
+ * `extra` (the transactional settings). Connected, then `ready` run on it; when either fails the
+ * producer is disconnected again, so a failed open leaves no connection behind.
+ */
+async function openProducer(
+  kafka: Kafka,
+  extra: Partial<ProducerConfig>,
+  what: string,
+  ready?: (producer: Producer) => Promise<void>,
+): Promise<Producer> {
+  const producer = kafka.producer({
+    idempotent: true,
+    allowAutoTopicCreation: false,
+    createPartitioner: javaCompatiblePartitioner,
+    retry: PRODUCER_RETRY,
+    ...extra,
+  });
+  try {
+    await producer.connect();
+    await ready?.(producer);
+  } catch (err) {
+    await producer.disconnect().catch(() => undefined);
+    throw translateKafkaError(err, what);
+  }
+  return producer;
+}
+
 // Our records are kafkajs messages already (same field names and value types).
 function asTopicMessages(batches: readonly TopicRecords[]): Array<{ topic: string; messages: Message[] }> {
   return batches as Array<{ topic: string; messages: Message[] }>;
@@ -51,26 +79,17 @@ class KafkajsTransactionalProducer implements TransactionalProducer {
 
   async open(): Promise<void> {
     const { transactionalId, transactionTimeoutMs } = this.options;
-    const producer = this.kafka.producer({
-      transactionalId,
-      idempotent: true,
-      maxInFlightRequests: 1,
-      transactionTimeout: transactionTimeoutMs,
-      allowAutoTopicCreation: false,
-      createPartitioner: javaCompatiblePartitioner,
-      retry: PRODUCER_RETRY,
-    });
-    try {
-      await producer.connect();
-      // kafkajs sends InitProducerId for the transactional id lazily, on the first transaction():
-      // begin and abort an empty one to fence now, before the offset and checkpoint are read.
-      const fence = await producer.transaction();
-      await fence.abort();
-    } catch (err) {
-      await producer.disconnect().catch(() => undefined);
-      throw translateKafkaError(err, `fencing ${transactionalId}`);
-    }
-    this.producer = producer;
+    this.producer = await openProducer(
+      this.kafka,
+      { transactionalId, maxInFlightRequests: 1, transactionTimeout: transactionTimeoutMs },
+      `fencing ${transactionalId}`,
+      async (producer) => {
+        // kafkajs sends InitProducerId for the transactional id lazily, on the first transaction():
+        // begin and abort an empty one to fence now, before the offset and checkpoint are read.
+        const fence = await producer.transaction();
+        await fence.abort();
+      },
+    );
   }
 
   async begin(): Promise<void> {
@@ -148,19 +167,7 @@ class KafkajsIdempotentProducer implements IdempotentProducer {
 
   async open(): Promise<void> {
     if (this.producer) return;
-    const producer = this.kafka.producer({
-      idempotent: true,
-      allowAutoTopicCreation: false,
-      createPartitioner: javaCompatiblePartitioner,
-      retry: PRODUCER_RETRY,
-    });
-    try {
-      await producer.connect();
-    } catch (err) {
-      await producer.disconnect().catch(() => undefined);
-      throw translateKafkaError(err, 'connecting the producer');
-    }
-    this.producer = producer;
+    this.producer = await openProducer(this.kafka, {}, 'connecting the producer');
   }
 
   async send(batches: readonly TopicRecords[]): Promise<void> {

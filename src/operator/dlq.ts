@@ -4,6 +4,7 @@ import { TASK_HEADER } from '../../processors/enrolment-sync';
 import { parseRequestedAt } from '../../processors/enrolment-sync/trigger';
 import { SyncError } from '../errors';
 import { javaCompatiblePartitioner, translateKafkaError } from '../kafka/client';
+import { readToEnd, type PartitionRange } from '../kafka/read-to-end';
 import { DEAD_LETTER_HEADERS } from '../streams/dead-letter';
 
 /**
@@ -429,10 +430,8 @@ export async function readDeadLetters(
     requested,
     offsets.map((o) => o.partition),
   );
-  // Per partition: the next offset to read, and the end (exclusive) fixed now.
-  const next = new Map<number, bigint>();
-  const end = new Map<number, bigint>();
-  for (const o of offsets) {
+  // Per partition: what to read, its end (exclusive) fixed now.
+  const ranges: PartitionRange[] = offsets.map((o) => {
     const wanted = selection.partition === undefined || selection.partition === o.partition;
     const explicit = selection.offsets.filter((x) => x.partition === o.partition).map((x) => x.offset);
     let from = BigInt(o.low);
@@ -446,79 +445,26 @@ export async function readDeadLetters(
       if (lo > from) from = lo;
       if (hi < to) to = hi;
     }
-    next.set(o.partition, from);
-    end.set(o.partition, to);
-  }
-  const pending = () => [...end].filter(([p, e]) => (next.get(p) as bigint) < e).map(([p]) => p);
+    return { partition: o.partition, from, to };
+  });
   let scanned = 0;
   let matched = 0;
-  const reached = () => matched >= selection.limit || pending().length === 0;
-  if (reached()) return { selection, scanned, matched };
-
-  const consumer = kafka.consumer({
-    groupId: `${options.groupPrefix}.dlq.${randomUUID()}`,
-    readUncommitted: false,
-    allowAutoTopicCreation: false,
-    maxWaitTimeInMs: 500,
-  });
-  let finish: (err?: unknown) => void = () => undefined;
-  const done = new Promise<void>((resolve, reject) => (finish = (err) => (err ? reject(err) : resolve())));
-  const advance = (partition: number, to: bigint) => {
-    if (to > (next.get(partition) ?? 0n)) next.set(partition, to);
-    if (reached()) finish();
-  };
-  // A batch of transaction markers or aborted records reaches no handler but ends with this event:
-  // without it the read would wait forever for an end that lies behind a marker.
-  consumer.on(consumer.events.END_BATCH_PROCESS, (event) => {
-    const { topic: t, partition, lastOffset } = event.payload;
-    if (t === topic) advance(partition, BigInt(lastOffset) + 1n);
-  });
-  // A crash kafkajs does not restart from (a refused grant, say) would otherwise wait for the timeout.
-  consumer.on(consumer.events.CRASH, (event) => {
-    if (!event.payload.restart) finish(event.payload.error);
-  });
-  const timer = setTimeout(() => {
-    const behind = pending().map((p) => `partition ${p} at ${next.get(p)} of ${end.get(p)}`);
-    finish(
-      new SyncError(
-        'SYNC_TIMEOUT',
-        `reading ${topic} did not reach its end within ${options.timeoutMs} ms (${behind.join(', ')}); ` +
-          'is Kafka reachable? (--timeout-ms sets the wait)',
-        { retriable: true },
-      ),
-    );
-  }, options.timeoutMs);
   try {
-    await consumer.connect();
-    await consumer.subscribe({ topics: [topic], fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        const stop = end.get(batch.partition) ?? 0n;
-        for (const message of batch.messages) {
-          if (matched >= selection.limit) break;
-          const offset = BigInt(message.offset);
-          if (offset < (next.get(batch.partition) ?? 0n) || offset >= stop) continue;
-          scanned++;
-          const dl = toDeadLetter(batch.partition, message);
-          if (selects(selection, dl)) {
-            matched++;
-            onDeadLetter(dl);
-          }
-          advance(batch.partition, offset + 1n);
-        }
+    await readToEnd(kafka, topic, ranges, {
+      groupId: `${options.groupPrefix}.dlq.${randomUUID()}`,
+      timeoutMs: options.timeoutMs,
+      timeoutHint: 'is Kafka reachable? (--timeout-ms sets the wait)',
+      onRecord: (partition, message) => {
+        scanned++;
+        const dl = toDeadLetter(partition, message);
+        if (!selects(selection, dl)) return false;
+        matched++;
+        onDeadLetter(dl);
+        return matched >= selection.limit;
       },
     });
-    for (const [partition, from] of next) {
-      if ((end.get(partition) ?? 0n) <= from) consumer.pause([{ topic, partitions: [partition] }]);
-      else if (from > 0n) consumer.seek({ topic, partition, offset: from.toString() });
-    }
-    await done;
   } catch (err) {
     throw translateKafkaError(err, `reading ${topic}`);
-  } finally {
-    clearTimeout(timer);
-    await consumer.disconnect().catch(() => undefined);
   }
   return { selection, scanned, matched };
 }

@@ -1,9 +1,9 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { SignJWT } from 'jose';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { EnrolmentSyncService } from '../../src/service';
 import { createTestContext, type TestContext } from '../helpers/context';
+import { createJwtTestContext, token } from '../helpers/jwt';
 import { enrolment, patch, seed, startService } from '../helpers/service';
 
 /**
@@ -210,21 +210,6 @@ describe('status page /ui in headless Chromium (real API, processor, Kafka, Cass
   });
 });
 
-const SECRET = 'a-status-page-test-secret-of-32-bytes-or-more';
-const ISSUER = 'https://id.example.org/realms/sunbird';
-const AUDIENCE = 'enrolment-sync';
-
-function token(sub: string, roles: string[]): Promise<string> {
-  return new SignJWT({ roles })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(sub)
-    .setIssuer(ISSUER)
-    .setAudience(AUDIENCE)
-    .setIssuedAt()
-    .setExpirationTime('5m')
-    .sign(new TextEncoder().encode(SECRET));
-}
-
 describe('status page and list endpoint with JWT authentication on', () => {
   let ctx: TestContext;
   let service: EnrolmentSyncService;
@@ -232,18 +217,13 @@ describe('status page and list endpoint with JWT authentication on', () => {
   let triggerId: string;
 
   beforeAll(async () => {
-    ctx = await createTestContext({
-      API_AUTH: 'jwt',
-      API_JWT_SECRET: SECRET,
-      API_JWT_ISSUER: ISSUER,
-      API_JWT_AUDIENCE: AUDIENCE,
-    });
+    ctx = await createJwtTestContext();
     await seed(ctx, [enrolment('alice', COURSE, 'batch_ui_auth')]);
     service = await startService(ctx, { api: true, processor: false });
     const res = await patch(
       `${service.url}/v1/content/state/update`,
       { request: { userId: 'alice', courseId: COURSE, batchId: 'batch_ui_auth' } },
-      { 'Content-Type': 'application/json', Authorization: `Bearer ${await token('alice', [])}` },
+      { 'Content-Type': 'application/json', Authorization: `Bearer ${await token('alice')}` },
     );
     expect(res.status).toBe(200);
     triggerId = res.body.result.triggerId;
@@ -262,10 +242,12 @@ describe('status page and list endpoint with JWT authentication on', () => {
     expect(none.status).toBe(401);
     expect(none.headers.get('www-authenticate')).toMatch(/^Bearer error="invalid_token"/);
     expect(((await none.json()) as any).responseCode).toBe('UNAUTHORIZED');
-    const user = await fetch(url, { headers: { Authorization: `Bearer ${await token('alice', [])}` } });
+    const user = await fetch(url, { headers: { Authorization: `Bearer ${await token('alice')}` } });
     expect(user.status).toBe(403);
     expect(((await user.json()) as any).responseCode).toBe('FORBIDDEN');
-    const admin = await fetch(url, { headers: { Authorization: `Bearer ${await token('ops', ['admin'])}` } });
+    const admin = await fetch(url, {
+      headers: { Authorization: `Bearer ${await token('ops', { roles: ['admin'] })}` },
+    });
     expect(admin.status).toBe(200);
     const triggers = ((await admin.json()) as any).result.triggers;
     expect(triggers).toEqual([expect.objectContaining({ triggerId, state: 'accepted', requestedBy: 'alice' })]);
@@ -279,13 +261,13 @@ describe('status page and list endpoint with JWT authentication on', () => {
     expect(await page.locator('#auth-reason').textContent()).toMatch(/needs an admin bearer token/);
     expect(await page.locator('#triggers tr').count()).toBe(0);
 
-    await page.fill('#token', await token('alice', []));
+    await page.fill('#token', await token('alice'));
     await page.click('#auth button[type="submit"]');
     await page.waitForFunction(() =>
       /refused/.test((globalThis as any).document.getElementById('auth-reason').textContent),
     );
 
-    await page.fill('#token', `Bearer ${await token('ops', ['admin'])}`);
+    await page.fill('#token', `Bearer ${await token('ops', { roles: ['admin'] })}`);
     await page.click('#auth button[type="submit"]');
     await page.waitForSelector('#triggers tr[data-state="accepted"]', { timeout: 10000 });
     expect(await page.locator('#auth').isHidden()).toBe(true);

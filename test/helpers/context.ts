@@ -9,6 +9,7 @@ import { kafkaSecurity } from '../../src/kafka/client';
 import { ensureTopics, topicSpecs } from '../../src/kafka/topics';
 import { applyCassandraSchema, DEFAULT_REPLICATION } from '../../src/migrate';
 import { createLogger, type Logger } from '../../src/observability/logger';
+import { sleep } from '../../src/util/async';
 
 /**
  * A test's own world on the real servers: a fresh keyspace `test_<hex>` with the product's
@@ -48,6 +49,31 @@ export async function createTestContext(env: Record<string, string> = {}): Promi
   });
   const admin = kafka.admin();
   const cassandra = createCassandra(settings.cassandra);
+  async function cleanup(): Promise<void> {
+    const steps = [
+      () => cassandra.execute(`DROP KEYSPACE IF EXISTS ${settings.cassandra.keyspace}`),
+      () =>
+        admin.deleteTopics({
+          topics: [
+            settings.topics.trigger,
+            settings.topics.output,
+            settings.topics.deadLetter,
+            settings.topics.checkpoints,
+            settings.topics.tasks,
+            settings.topics.status,
+          ],
+        }),
+      () => admin.disconnect(),
+      () => cassandra.shutdown(),
+    ];
+    for (const step of steps) {
+      try {
+        await step();
+      } catch {
+        // Cleanup is best effort: one failed step must not skip the rest.
+      }
+    }
+  }
   try {
     await admin.connect();
     await ensureTopics(admin, topicSpecs(settings.topics));
@@ -63,9 +89,9 @@ export async function createTestContext(env: Record<string, string> = {}): Promi
       }
     }
   } catch (err) {
-    // An admin left connected keeps jest waiting until the broker drops the idle connection (10 min).
-    await admin.disconnect().catch(() => undefined);
-    await cassandra.shutdown().catch(() => undefined);
+    // No test gets this context to clean up: what was opened is closed here, or its connections
+    // keep jest running after the last test ("did not exit one second after the test run").
+    await cleanup();
     throw err;
   }
   const registry = createRegistry(settings.registry);
@@ -77,31 +103,7 @@ export async function createTestContext(env: Record<string, string> = {}): Promi
     admin,
     cassandra,
     registry,
-    async cleanup() {
-      const steps = [
-        () => cassandra.execute(`DROP KEYSPACE IF EXISTS ${settings.cassandra.keyspace}`),
-        () =>
-          admin.deleteTopics({
-            topics: [
-              settings.topics.trigger,
-              settings.topics.output,
-              settings.topics.deadLetter,
-              settings.topics.checkpoints,
-              settings.topics.tasks,
-              settings.topics.status,
-            ],
-          }),
-        () => admin.disconnect(),
-        () => cassandra.shutdown(),
-      ];
-      for (const step of steps) {
-        try {
-          await step();
-        } catch {
-          // Cleanup is best effort: one failed step must not skip the rest.
-        }
-      }
-    },
+    cleanup,
   };
 }
 
@@ -127,29 +129,36 @@ export async function readTopic(
 ): Promise<ConsumedRecord[]> {
   const consumer = kafka.consumer({ groupId: `reader-${randomBytes(6).toString('hex')}`, readUncommitted: false });
   const records: ConsumedRecord[] = [];
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topic], fromBeginning: true });
   let satisfied: () => void = () => undefined;
   const done = new Promise<void>((resolve) => (satisfied = resolve));
-  await consumer.run({
-    eachBatch: async ({ batch }) => {
-      for (const m of batch.messages) {
-        records.push({
-          key: m.key?.toString() ?? null,
-          value: m.value ?? Buffer.alloc(0),
-          headers: m.headers ?? {},
-          partition: batch.partition,
-          offset: m.offset,
-          timestamp: Number(m.timestamp),
-        });
-      }
-      if (opts.until(records)) satisfied();
-    },
-  });
-  const timeout = new Promise<void>((resolve) => setTimeout(resolve, opts.timeoutMs ?? 30000));
-  await Promise.race([done, timeout]);
-  await new Promise((resolve) => setTimeout(resolve, opts.settleMs ?? 500));
-  await consumer.disconnect();
+  // Cleared when `until` wins: a pending timer would keep jest running (--runInBand) after the
+  // last test, up to timeoutMs ("Jest did not exit one second after the test run").
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, opts.timeoutMs ?? 30000)));
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      eachBatch: async ({ batch }) => {
+        for (const m of batch.messages) {
+          records.push({
+            key: m.key?.toString() ?? null,
+            value: m.value ?? Buffer.alloc(0),
+            headers: m.headers ?? {},
+            partition: batch.partition,
+            offset: m.offset,
+            timestamp: Number(m.timestamp),
+          });
+        }
+        if (opts.until(records)) satisfied();
+      },
+    });
+    await Promise.race([done, timeout]);
+    await sleep(opts.settleMs ?? 500);
+  } finally {
+    clearTimeout(timer);
+    await consumer.disconnect().catch(() => undefined);
+  }
   return records;
 }
 

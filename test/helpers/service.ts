@@ -13,7 +13,14 @@ export async function startService(ctx: TestContext, options: ServiceOptions): P
     },
     ctx.log,
   );
-  await service.start(options);
+  try {
+    await service.start(options);
+  } catch (err) {
+    // No test gets a service that failed to start, to stop: what start opened (Cassandra, Kafka
+    // clients) is closed here, or its connections keep jest running after the last test.
+    await service.stop();
+    throw err;
+  }
   trackApi(service.url);
   return service;
 }

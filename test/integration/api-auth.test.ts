@@ -1,27 +1,10 @@
-import { SignJWT } from 'jose';
 import type { EnrolmentSyncService } from '../../src/service';
 import { createTestContext, readTopic, type TestContext } from '../helpers/context';
+import { createJwtTestContext, token } from '../helpers/jwt';
 import { enrolment, patch, seed, startService } from '../helpers/service';
 
-const SECRET = 'an-integration-test-secret-of-32-bytes-or-more';
-const ISSUER = 'https://id.example.org/realms/sunbird';
-const AUDIENCE = 'enrolment-sync';
 const COURSE = 'do_auth';
 const BATCH = 'batch_auth';
-
-async function token(
-  sub: string,
-  o: { roles?: string[]; aud?: string; exp?: number | string; secret?: string } = {},
-): Promise<string> {
-  return new SignJWT({ roles: o.roles ?? [] })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(sub)
-    .setIssuer(ISSUER)
-    .setAudience(o.aud ?? AUDIENCE)
-    .setIssuedAt()
-    .setExpirationTime(o.exp ?? '5m')
-    .sign(new TextEncoder().encode(o.secret ?? SECRET));
-}
 
 const body = (userId: string | string[]) => ({ request: { userId, batchId: BATCH, courseId: COURSE } });
 
@@ -38,12 +21,7 @@ describe('API with JWT authentication on (real Kafka and Cassandra)', () => {
     });
 
   beforeAll(async () => {
-    ctx = await createTestContext({
-      API_AUTH: 'jwt',
-      API_JWT_SECRET: SECRET,
-      API_JWT_ISSUER: ISSUER,
-      API_JWT_AUDIENCE: AUDIENCE,
-    });
+    ctx = await createJwtTestContext();
     await seed(ctx, [enrolment('alice', COURSE, BATCH), enrolment('bob', COURSE, BATCH)]);
     service = await startService(ctx, { api: true, processor: false });
     url = `${service.url}/v1/content/state/update`;

@@ -238,6 +238,31 @@ describe('processor: whole batch among many other rows', () => {
     expect(new Set(seen).size).toBe(TARGET_USERS);
   });
 
+  test.each([
+    ['index', { SYNC_INDEX_PROBE_ROWS: '20000', SYNC_INDEX_PROBE_MS: '60000' }],
+    ['scan', { SYNC_READ_PLAN: 'scan' }],
+  ])('a %s read decodes only the columns asked for; the others come back null', async (_plan, env) => {
+    const settings = loadConfig({ CASSANDRA_KEYSPACE: ctx.settings.cassandra.keyspace, ...env });
+    const reader = new EnrolmentReader(ctx.cassandra, settings.cassandra.keyspace, settings.processor);
+    const read = async (columns?: { active: boolean; status: boolean }) => {
+      const rows = [];
+      for await (const page of reader.readBatch(COURSE, BATCH, new AbortController().signal, { columns })) {
+        rows.push(...page.rows);
+      }
+      return rows;
+    };
+    const all = await read();
+    expect(all).toHaveLength(TARGET_USERS);
+    expect(all.filter((r) => r.status === 2)).toHaveLength(TARGET_USERS / 5);
+    expect(all.filter((r) => r.active === false)).toHaveLength(Math.ceil(TARGET_USERS / 9));
+    const activeOnly = await read({ active: true, status: false });
+    expect(activeOnly.every((r) => r.status === null)).toBe(true);
+    expect(activeOnly.filter((r) => r.active === false)).toHaveLength(Math.ceil(TARGET_USERS / 9));
+    const statusOnly = await read({ active: false, status: true });
+    expect(statusOnly.every((r) => r.active === null)).toBe(true);
+    expect(statusOnly.filter((r) => r.status === 2)).toHaveLength(TARGET_USERS / 5);
+  });
+
   // The three ways of reading a batch must give the same answer: the index alone, a scan alone,
   // and the index probe handing over to a scan part-way round the ring.
   const plans: Array<[string, Record<string, string>]> = [

@@ -11,6 +11,22 @@ import { parseTrigger } from '../../../processors/enrolment-sync/trigger';
 import { syncEventAvroType } from '../../../src/schemas';
 
 const clock = { now: () => 1614838059898, uuid: () => 'c7ba0267-d1fe-4443-a819-b0e8c06a44c2' };
+/** Ids of every shape an encoder can trip on: quotes, escapes, controls, lone surrogates, huge, empty. */
+const ODD_IDS = [
+  'plain',
+  `o'brien "q"`,
+  'back\\slash',
+  'ünï-用户-🎓',
+  'tab\there',
+  'nl\nx',
+  '\u0000ctl',
+  '</script>',
+  ' ',
+  'lone \ud800 high',
+  '\udc00 lone low',
+  'x'.repeat(70_000),
+  '',
+];
 const trigger = parseTrigger(
   { courseId: 'course_id', batchId: 'batch_id' },
   { topic: 't', partition: 0, offset: '0', timestamp: '0' },
@@ -123,19 +139,8 @@ describe('enrolment policy', () => {
 
 describe('hand-written JSON', () => {
   test('is exactly JSON.stringify of the event, for ids of every shape', () => {
-    const ids = [
-      'plain',
-      `o'brien "q"`,
-      'back\\slash',
-      'ünï-用户-🎓',
-      'tab\there',
-      'nl\nx',
-      '\u0000ctl',
-      '</script>',
-      ' ',
-    ];
-    for (const userId of ids) {
-      for (const batchId of ids) {
+    for (const userId of ODD_IDS) {
+      for (const batchId of ODD_IDS) {
         const event = buildSyncEvent(
           `course ${batchId}`,
           batchId,
@@ -150,18 +155,6 @@ describe('hand-written JSON', () => {
 });
 
 describe('events written straight into buffers', () => {
-  const ids = [
-    'plain',
-    `o'brien "q"`,
-    'back\\slash',
-    'ünï-用户-🎓',
-    'tab\there',
-    '\u0000ctl',
-    'lone \ud800 high',
-    '\udc00 lone low',
-    'x'.repeat(70_000),
-    '',
-  ];
   const expected = (t: { triggerId: string; courseId: string; batchId: string; requestedAt: number }, userId: string) =>
     Buffer.from(
       syncEventJson(buildSyncEvent(t.courseId, t.batchId, userId, t.requestedAt, syncEventUuid(t.triggerId, userId))),
@@ -175,9 +168,9 @@ describe('events written straight into buffers', () => {
         batchId,
         requestedAt: 1614838059898,
       };
-      const out = writeSyncEventsJson(t, ids);
-      expect(out).toHaveLength(ids.length);
-      ids.forEach((userId, i) => {
+      const out = writeSyncEventsJson(t, ODD_IDS);
+      expect(out).toHaveLength(ODD_IDS.length);
+      ODD_IDS.forEach((userId, i) => {
         expect(out[i]!.key.equals(Buffer.from(userId))).toBe(true);
         expect(out[i]!.value.toString()).toBe(expected(t, userId).toString());
         expect(out[i]!.value.equals(expected(t, userId))).toBe(true);
@@ -192,6 +185,26 @@ describe('events written straight into buffers', () => {
     expect(new Set(out.map((e) => e.value.buffer)).size).toBeGreaterThan(2);
     userIds.forEach((userId, i) => {
       expect(out[i]!.key.toString()).toBe(userId);
+      expect(out[i]!.value.equals(expected(t, userId))).toBe(true);
+    });
+  });
+
+  test('plain and escaped ids mixed, across many buffers, keep their own bytes', () => {
+    const t = { triggerId: 't-2', courseId: 'c', batchId: 'b', requestedAt: 5 };
+    const shapes = [
+      (i: number) => `u${i}`,
+      (i: number) => `ü-${i}`,
+      (i: number) => `q"${i}\\`,
+      (i: number) => `~${i}\u007f`,
+    ];
+    const userIds = Array.from(
+      { length: 6000 },
+      (_, i) => (shapes[i % shapes.length] as (i: number) => string)(i) + 'z'.repeat(i % 89),
+    );
+    const out = writeSyncEventsJson(t, userIds);
+    expect(new Set(out.map((e) => e.value.buffer)).size).toBeGreaterThan(2);
+    userIds.forEach((userId, i) => {
+      expect(out[i]!.key.equals(Buffer.from(userId))).toBe(true);
       expect(out[i]!.value.equals(expected(t, userId))).toBe(true);
     });
   });
