@@ -115,18 +115,50 @@ test-node20: install ## unit tests on the machine's own node, while machines sti
 	  echo "unit tests on the machine's node $$(node --version)"; npx jest --selectProjects unit --silent; \
 	else echo "the machine's node $$(node --version) is older than 20: not supported"; exit 1; fi
 
-# The secure tests run in a jest run of their own: the secured servers live only during it (its
-# global setup starts them, its teardown stops them), never beside the long first run.
-SECURE_RUN = \
-	SYNC_TEST_SKIP_SERVICES=1 npx jest --selectProjects secure --json --outputFile=.run/jest-secure.json || status=1;
+# Every suite that reaches Kafka runs once per producer adapter (KAFKA_CLIENT, README "Kafka
+# client"); the unit tests run once. The kafkajs run is named explicitly, so a KAFKA_CLIENT left
+# in the caller's environment cannot turn both runs into the same one.
+KAFKA_CLIENTS := kafkajs confluent
 
-# The fault tests (test/faults) run the built CLI in child processes, one file at a time; the
+# Integration files own their topics, keyspaces and consumer groups (test/helpers/context.ts;
+# test/e2e/readme.test.ts, on the defaults, is the only shared one and runs once per jest run), so
+# two run side by side. On a 2-core machine that overlaps their waits (group joins, settle
+# times, transaction markers); more workers only queue for the CPU.
+INTEGRATION_WORKERS ?= 2
+INTEGRATION_RUN_KAFKAJS = \
+	KAFKA_CLIENT=kafkajs npx jest --selectProjects unit integration --maxWorkers=$(INTEGRATION_WORKERS) --json --outputFile=.run/jest-results.json || status=1;
+INTEGRATION_RUN_CONFLUENT = \
+	KAFKA_CLIENT=confluent npx jest --selectProjects integration --maxWorkers=$(INTEGRATION_WORKERS) --json --outputFile=.run/jest-confluent.json || status=1;
+
+# The secured servers (infra/secure.sh) start in the background while the second integration
+# run goes, serve one secure run per client (SYNC_TEST_KEEP_SECURE: the first run's teardown leaves
+# them up), and are stopped after the last. secure-setup.ts's `up` then finds them running.
+SECURE_START = \
+	bash infra/secure.sh up >.run/secure-up.log 2>&1 & secure_up=$$!;
+SECURE_RUNS = \
+	wait $$secure_up || { cat .run/secure-up.log; status=1; }; \
+	for client in $(KAFKA_CLIENTS); do \
+	  KAFKA_CLIENT=$$client SYNC_TEST_KEEP_SECURE=1 SYNC_TEST_SKIP_SERVICES=1 npx jest --selectProjects secure --runInBand --json --outputFile=.run/jest-secure-$$client.json || status=1; \
+	done; \
+	bash infra/secure.sh down || status=1;
+
+# The fault tests (test/faults) run the built CLI in child processes, one file at a time, once
+# per client (the exactly-once kill tests included). The two clients' runs go side by side: each
+# fault test has its own keyspace, topics, group and ports, and much of their time is waiting
+# (session timeouts, restarts), which overlaps. Their output is shown when both are done. The
 # faults-servers project stops and starts Kafka and Cassandra, so it runs last and alone.
-# --forceExit: after a server was stopped under them, the clients' reconnection timers can keep
-# jest alive when every test has finished (results are written first; the tests are not cut short).
+# --forceExit stays on faults-servers only: after a server was stopped under them, the clients'
+# reconnection timers can keep jest alive when every test has finished (results are written first;
+# the tests are not cut short). The faults runs were verified to exit on their own.
 FAULT_RUNS = \
-	npx jest --selectProjects faults --runInBand --forceExit --json --outputFile=.run/jest-faults.json || status=1; \
-	npx jest --selectProjects faults-servers --runInBand --forceExit --json --outputFile=.run/jest-faults-servers.json || status=1;
+	fault_runs=""; \
+	for client in $(KAFKA_CLIENTS); do \
+	  KAFKA_CLIENT=$$client npx jest --selectProjects faults --runInBand --json --outputFile=.run/jest-faults-$$client.json >.run/jest-faults-$$client.log 2>&1 & \
+	  fault_runs="$$fault_runs $$!"; \
+	done; \
+	for run in $$fault_runs; do wait $$run || status=1; done; \
+	for client in $(KAFKA_CLIENTS); do echo "== faults, KAFKA_CLIENT=$$client"; cat .run/jest-faults-$$client.log; done; \
+	KAFKA_CLIENT=kafkajs npx jest --selectProjects faults-servers --runInBand --forceExit --json --outputFile=.run/jest-faults-servers.json || status=1;
 
 # One closing line for every jest run above: "N passed, M failed"; a test file that could not run
 # counts as one failure, and a run that left no results is named.
@@ -139,42 +171,48 @@ JEST_SUMMARY = node -e 'let p = 0, f = 0; const lost = []; \
 	console.log(`tests ran on node $${process.version}`); \
 	console.log(`$${p} passed, $${f} failed`)'
 
-# The processor suites again with KAFKA_CLIENT=confluent (the librdkafka producer): the
-# integration files that run the processor or publish the API's triggers, and the exactly-once kill test.
+# The processor suites with KAFKA_CLIENT=confluent alone (make test runs everything under both):
+# the integration files that run the processor or publish the API's triggers, and the exactly-once kill test.
 CONFLUENT_INTEGRATION = test/integration/processor.test.ts test/integration/resume.test.ts \
 	test/integration/fan-out.test.ts test/integration/pacing.test.ts \
 	test/integration/api.test.ts test/integration/api-group-commit.test.ts
 CONFLUENT_FAULTS = test/faults/processor-crash.test.ts
 CONFLUENT_RUNS = \
-	KAFKA_CLIENT=confluent npx jest --selectProjects integration --runInBand --json --outputFile=.run/jest-confluent.json $(CONFLUENT_INTEGRATION) || status=1; \
-	KAFKA_CLIENT=confluent npx jest --selectProjects faults --runInBand --forceExit --json --outputFile=.run/jest-confluent-faults.json $(CONFLUENT_FAULTS) || status=1;
+	KAFKA_CLIENT=confluent npx jest --selectProjects integration --maxWorkers=$(INTEGRATION_WORKERS) --json --outputFile=.run/jest-confluent.json $(CONFLUENT_INTEGRATION) || status=1; \
+	KAFKA_CLIENT=confluent npx jest --selectProjects faults --runInBand --json --outputFile=.run/jest-faults-confluent.json $(CONFLUENT_FAULTS) || status=1;
 
-JEST_RESULTS = .run/jest-results.json .run/jest-secure.json .run/jest-confluent.json .run/jest-confluent-faults.json .run/jest-faults.json .run/jest-faults-servers.json
+JEST_RESULTS = .run/jest-results.json .run/jest-confluent.json \
+	$(foreach c,$(KAFKA_CLIENTS),.run/jest-secure-$(c).json .run/jest-faults-$(c).json) .run/jest-faults-servers.json
 
-test: install node lint services build browser ## everything CI runs, on Node $(NODE_VERSION): lint, unit + integration, secure, fault tests; unit tests on the machine's node too
-	@mkdir -p .run; rm -f $(JEST_RESULTS)
+# Lint, the build and the servers' start-up do not depend on each other: they overlap (the
+# servers mostly wait on their JVMs' start). Phase timings (seconds since the tests began) go to
+# .run/test-phases.log, so CI's wall time can be read phase by phase.
+test: install node ## everything CI runs, on Node $(NODE_VERSION): lint, unit, then integration, secure and fault tests under each Kafka client; unit tests on the machine's node too
+	@$(MAKE) --no-print-directory -j4 --output-sync=target lint services build browser
+	@mkdir -p .run; rm -f $(JEST_RESULTS) .run/test-phases.log
 	@echo "lint and tests on node $$(node --version)"
-	status=0; \
-	npx jest --selectProjects unit integration --json --outputFile=.run/jest-results.json || status=1; \
-	$(SECURE_RUN) \
-	$(CONFLUENT_RUNS) \
-	$(FAULT_RUNS) \
-	$(MAKE) --no-print-directory test-node20 || status=1; \
+	status=0; t0=$$(date +%s); phase() { echo "$$1 at $$(( $$(date +%s) - t0 )) s" | tee -a .run/test-phases.log; }; \
+	$(INTEGRATION_RUN_KAFKAJS) phase "unit and integration (kafkajs) done"; \
+	$(SECURE_START) \
+	$(INTEGRATION_RUN_CONFLUENT) phase "integration (confluent) done"; \
+	$(SECURE_RUNS) phase "secure (both clients) done"; \
+	$(FAULT_RUNS) phase "faults (both clients, side by side) and faults-servers done"; \
+	$(MAKE) --no-print-directory test-node20 || status=1; phase "unit on the machine's node done"; \
 	$(JEST_SUMMARY) $(JEST_RESULTS); \
 	exit $$status
 
 test-confluent: install node services build ## the processor's integration tests and the exactly-once kill test with KAFKA_CLIENT=confluent
-	@mkdir -p .run; rm -f .run/jest-confluent.json .run/jest-confluent-faults.json
+	@mkdir -p .run; rm -f .run/jest-confluent.json .run/jest-faults-confluent.json
 	status=0; \
 	$(CONFLUENT_RUNS) \
-	$(JEST_SUMMARY) .run/jest-confluent.json .run/jest-confluent-faults.json; \
+	$(JEST_SUMMARY) .run/jest-confluent.json .run/jest-faults-confluent.json; \
 	exit $$status
 
 test-faults: install node services ## fault tests: kill -9, failover, SIGTERM, sparse scan, fatal config, poison input; then Kafka and Cassandra outages (stops those servers)
-	@mkdir -p .run; rm -f .run/jest-faults.json .run/jest-faults-servers.json
+	@mkdir -p .run; rm -f $(foreach c,$(KAFKA_CLIENTS),.run/jest-faults-$(c).json) .run/jest-faults-servers.json
 	status=0; \
 	$(FAULT_RUNS) \
-	$(JEST_SUMMARY) .run/jest-faults.json .run/jest-faults-servers.json; \
+	$(JEST_SUMMARY) $(foreach c,$(KAFKA_CLIENTS),.run/jest-faults-$(c).json) .run/jest-faults-servers.json; \
 	exit $$status
 
 bench: build ## benchmarks; figures go to docs/benchmarks.md and docs/benchmarks.json

@@ -3,6 +3,7 @@ import type { Settings } from '../config';
 import type { Logger } from '../observability/logger';
 import { sleep } from '../util/async';
 import { readTlsMaterial } from '../util/tls';
+import { SyncError } from '../errors';
 import { translateKafkaError } from './client';
 import type {
   IdempotentProducer,
@@ -52,6 +53,8 @@ function producerConfig(settings: Settings['kafka']): Record<string, string | nu
     'queue.buffering.max.kbytes': PRODUCER_QUEUE_KBYTES,
     'queue.buffering.max.messages': PRODUCER_QUEUE_MESSAGES,
     'allow.auto.create.topics': false,
+    // Log lines as events: how connect() learns why a secured connection was refused.
+    event_cb: true,
     ...securityConfig(settings),
   };
   return config;
@@ -126,19 +129,67 @@ async function enqueue(
   }
 }
 
+/** librdkafka's log lines (facility FAIL) for a login or TLS handshake the broker refused. */
+const SECURITY_FAILURE =
+  /SASL authentication error|SSL handshake failed|alert (bad certificate|certificate required|unknown ca)/;
+
+interface LibrdKafkaLog {
+  severity: number;
+  fac: string;
+  message: string;
+}
+
+/**
+ * A refused login or client certificate is not waited out: librdkafka retries it until the
+ * connect times out and then says only "broker transport failure". Its log line names the cause
+ * (it needs event_cb, see producerConfig); the connect fails at once with it, in the words of
+ * our TLS/SASL variables. The library's own connect goes on until its timeout and then lets go
+ * of its connections, as after any failed connect: a disconnect meanwhile would only wait for it.
+ */
+function securityFailure(message: string): unknown {
+  if (/alert (bad certificate|certificate required|unknown ca)/.test(message)) {
+    return new SyncError(
+      'SYNC_TLS',
+      `TLS with Kafka failed: the broker refused our client certificate (${message}); check KAFKA_TLS_CERT_FILE and KAFKA_TLS_KEY_FILE`,
+      { retriable: false },
+    );
+  }
+  return new Error(message);
+}
+
 function connect(client: Producer | KafkaConsumer, log: Logger): Promise<void> {
-  // Both clients emit event.error; the typings' event unions just do not overlap.
-  (client as Producer).on('event.error', (err: LibrdKafkaError) => log.debug({ err }, 'librdkafka error event'));
+  // Both clients emit event.error and event.log; the typings' event unions just do not overlap.
+  const events = client as unknown as NodeJS.EventEmitter;
+  events.on('event.error', (err: LibrdKafkaError) => log.debug({ err }, 'librdkafka error event'));
   return new Promise((resolve, reject) => {
-    client.connect({ timeout: 30000 }, (err) => (err ? reject(err) : resolve()));
+    let settled = false;
+    const onLog = (entry: LibrdKafkaLog): void => {
+      if (entry.fac === 'FAIL' && SECURITY_FAILURE.test(entry.message)) settle(securityFailure(entry.message));
+    };
+    const settle = (err: unknown): void => {
+      if (settled) return;
+      settled = true;
+      events.removeListener('event.log', onLog);
+      if (err) reject(err);
+      else resolve();
+    };
+    events.on('event.log', onLog);
+    client.connect({ timeout: 30000 }, (err) => settle(err));
   });
 }
 
 /** Never rejects. A producer first flushes what it holds, for at most 2 s (the records of an open transaction are void anyway). */
 function disconnect(client: Producer | KafkaConsumer): Promise<void> {
   return new Promise((resolve) => {
-    if (client instanceof Producer) client.disconnect(2000, () => resolve());
-    else client.disconnect(() => resolve());
+    // A client whose connect failed has already let go of its connections, and a producer's
+    // disconnect would throw ("Producer not connected" from its flush), hiding the real error.
+    if (!client.isConnected()) return resolve();
+    try {
+      if (client instanceof Producer) client.disconnect(2000, () => resolve());
+      else client.disconnect(() => resolve());
+    } catch {
+      resolve();
+    }
   });
 }
 
@@ -179,6 +230,11 @@ class ConfluentTransactionalProducer implements TransactionalProducer {
     });
     try {
       await connect(producer, this.client.log);
+    } catch (err) {
+      // A failed connect lets go of its connections itself (see connect).
+      throw translateKafkaError(err, `fencing ${this.id}`);
+    }
+    try {
       // The binding always asks for delivery reports, and librdkafka counts a delivered record
       // against queue.buffering.max.* until its report is served. Unpolled, the queue only
       // emptied at commit: each transaction's records stayed in memory, and a transaction
@@ -290,7 +346,6 @@ class ConfluentIdempotentProducer implements IdempotentProducer {
     try {
       await connect(producer, this.client.log);
     } catch (err) {
-      await disconnect(producer);
       throw translateKafkaError(err, 'connecting the producer');
     }
     // Delivery reports reach JavaScript only when polled.
@@ -354,6 +409,7 @@ class ConfluentProducerClient implements ProducerClient {
           'client.id': `${this.settings.clientId}.offsets`,
           'group.id': groupId,
           'enable.auto.commit': false,
+          event_cb: true,
           ...securityConfig(this.settings),
         },
         {},

@@ -1,5 +1,6 @@
 import type { Admin, ITopicConfig } from 'kafkajs';
 import type { Settings } from '../config';
+import { sleep } from '../util/async';
 
 export function topicSpecs(topics: Settings['topics']): ITopicConfig[] {
   const common = { numPartitions: topics.partitions, replicationFactor: topics.replicationFactor };
@@ -35,12 +36,32 @@ export function topicSpecs(topics: Settings['topics']): ITopicConfig[] {
   ];
 }
 
-/** Creates the topics that are missing; existing topics are left exactly as they are. */
-export async function ensureTopics(admin: Admin, specs: ITopicConfig[]): Promise<string[]> {
-  const existing = new Set(await admin.listTopics());
-  const missing = specs.filter((s) => !existing.has(s.topic));
-  if (missing.length > 0) {
-    await admin.createTopics({ topics: missing, waitForLeaders: true });
+/** What a busy broker answers for a topic it has just created but does not serve yet. */
+const NOT_YET_SERVED = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE']);
+
+/**
+ * Creates the topics that are missing (existing topics are left exactly as they are) and returns
+ * their names once every topic is served. kafkajs waits for new topics' leaders but retries only
+ * LEADER_NOT_AVAILABLE: a busy broker that does not know a topic it has just created yet answers
+ * UNKNOWN_TOPIC_OR_PARTITION, which failed `migrate` although the topics existed. That is waited
+ * out here (the next attempt creates only what is still missing).
+ */
+export async function ensureTopics(admin: Admin, specs: ITopicConfig[], attempts = 10): Promise<string[]> {
+  const created = new Set<string>();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const existing = new Set(await admin.listTopics());
+      const missing = specs.filter((s) => !existing.has(s.topic));
+      if (missing.length > 0) {
+        for (const s of missing) created.add(s.topic);
+        await admin.createTopics({ topics: missing, waitForLeaders: true });
+      }
+      await admin.fetchTopicMetadata({ topics: specs.map((s) => s.topic) });
+      return specs.filter((s) => created.has(s.topic)).map((s) => s.topic);
+    } catch (err) {
+      const type = (err as { type?: unknown }).type;
+      if (attempt >= attempts || typeof type !== 'string' || !NOT_YET_SERVED.has(type)) throw err;
+      await sleep(200 * attempt);
+    }
   }
-  return missing.map((s) => s.topic);
 }

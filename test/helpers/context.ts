@@ -78,7 +78,16 @@ export async function createTestContext(env: Record<string, string> = {}): Promi
     await admin.connect();
     await ensureTopics(admin, topicSpecs(settings.topics));
     await cassandra.connect();
-    await applyCassandraSchema(cassandra, settings.cassandra.keyspace, DEFAULT_REPLICATION);
+    // A schema change waits on the whole node, and a busy one (test files side by side) can miss
+    // the driver's timeout. Every statement is IF NOT EXISTS, so trying again is safe.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await applyCassandraSchema(cassandra, settings.cassandra.keyspace, DEFAULT_REPLICATION);
+        break;
+      } catch (err) {
+        if (attempt >= 3 || (err as { retriable?: unknown }).retriable !== true) throw err;
+      }
+    }
   } catch (err) {
     // No test gets this context to clean up: what was opened is closed here, or its connections
     // keep jest running after the last test ("did not exit one second after the test run").

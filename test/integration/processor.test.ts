@@ -278,7 +278,9 @@ describe('processor: whole batch among many other rows', () => {
       { SYNC_INDEX_PROBE_ROWS: '700', SYNC_PAGE_SIZE: '500', SYNC_INDEX_COST_FACTOR: '1' },
     ],
   ];
-  test.each(plans)('%s: exactly the active users of the batch, once each', async (_name, env) => {
+  // Side by side: each run has its own topics and group, and most of its time is waiting (group
+  // join, the settle time), so five at once cost little more than one.
+  test.concurrent.each(plans)('%s: exactly the active users of the batch, once each', async (_name, env) => {
     const own = await createTestContext({
       ...env,
       CASSANDRA_KEYSPACE: ctx.settings.cassandra.keyspace,
@@ -318,7 +320,8 @@ describe('processor: whole batch among many other rows', () => {
 });
 
 describe('processor: stopped mid-expansion, then resumed', () => {
-  test.each(['exactly_once', 'at_least_once'])(
+  // The two guarantees side by side: each has its own keyspace, topics and group.
+  test.concurrent.each(['exactly_once', 'at_least_once'])(
     '%s: the next processor resumes from the checkpoint; every user once, the work before the stop kept',
     async (guarantee) => {
       const ctx = await createTestContext({
