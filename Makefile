@@ -146,7 +146,8 @@ SECURE_RUNS = \
 # per client (the exactly-once kill tests included). The two clients' runs go side by side: each
 # fault test has its own keyspace, topics, group and ports, and much of their time is waiting
 # (session timeouts, restarts), which overlaps. Their output is shown when both are done. The
-# faults-servers project stops and starts Kafka and Cassandra, so it runs last and alone.
+# faults-servers project stops and starts Kafka and Cassandra, so it runs last and alone, once
+# per client.
 # --forceExit stays on faults-servers only: after a server was stopped under them, the clients'
 # reconnection timers can keep jest alive when every test has finished (results are written first;
 # the tests are not cut short). The faults runs were verified to exit on their own.
@@ -158,7 +159,9 @@ FAULT_RUNS = \
 	done; \
 	for run in $$fault_runs; do wait $$run || status=1; done; \
 	for client in $(KAFKA_CLIENTS); do echo "== faults, KAFKA_CLIENT=$$client"; cat .run/jest-faults-$$client.log; done; \
-	KAFKA_CLIENT=kafkajs npx jest --selectProjects faults-servers --runInBand --forceExit --json --outputFile=.run/jest-faults-servers.json || status=1;
+	for client in $(KAFKA_CLIENTS); do \
+	  KAFKA_CLIENT=$$client npx jest --selectProjects faults-servers --runInBand --forceExit --json --outputFile=.run/jest-faults-servers-$$client.json || status=1; \
+	done;
 
 # One closing line for every jest run above: "N passed, M failed"; a test file that could not run
 # counts as one failure, and a run that left no results is named.
@@ -181,8 +184,9 @@ CONFLUENT_RUNS = \
 	KAFKA_CLIENT=confluent npx jest --selectProjects integration --maxWorkers=$(INTEGRATION_WORKERS) --json --outputFile=.run/jest-confluent.json $(CONFLUENT_INTEGRATION) || status=1; \
 	KAFKA_CLIENT=confluent npx jest --selectProjects faults --runInBand --json --outputFile=.run/jest-faults-confluent.json $(CONFLUENT_FAULTS) || status=1;
 
+FAULT_RESULTS = $(foreach c,$(KAFKA_CLIENTS),.run/jest-faults-$(c).json .run/jest-faults-servers-$(c).json)
 JEST_RESULTS = .run/jest-results.json .run/jest-confluent.json \
-	$(foreach c,$(KAFKA_CLIENTS),.run/jest-secure-$(c).json .run/jest-faults-$(c).json) .run/jest-faults-servers.json
+	$(foreach c,$(KAFKA_CLIENTS),.run/jest-secure-$(c).json) $(FAULT_RESULTS)
 
 # Lint, the build and the servers' start-up do not depend on each other: they overlap (the
 # servers mostly wait on their JVMs' start). Phase timings (seconds since the tests began) go to
@@ -209,10 +213,10 @@ test-confluent: install node services build ## the processor's integration tests
 	exit $$status
 
 test-faults: install node services ## fault tests: kill -9, failover, SIGTERM, sparse scan, fatal config, poison input; then Kafka and Cassandra outages (stops those servers)
-	@mkdir -p .run; rm -f $(foreach c,$(KAFKA_CLIENTS),.run/jest-faults-$(c).json) .run/jest-faults-servers.json
+	@mkdir -p .run; rm -f $(FAULT_RESULTS)
 	status=0; \
 	$(FAULT_RUNS) \
-	$(JEST_SUMMARY) $(foreach c,$(KAFKA_CLIENTS),.run/jest-faults-$(c).json) .run/jest-faults-servers.json; \
+	$(JEST_SUMMARY) $(FAULT_RESULTS); \
 	exit $$status
 
 bench: build ## benchmarks; figures go to docs/benchmarks.md and docs/benchmarks.json

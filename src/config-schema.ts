@@ -98,7 +98,7 @@ export const CONFIG_SCHEMA: readonly VariableSpec[] = [
   str('KAFKA_CLIENT_ID', 'enrolment-sync', 'Kafka client id (broker logs and quotas)'),
   oneOf(
     'KAFKA_CLIENT',
-    'kafkajs',
+    'confluent',
     kafkaClientNames,
     'producer library, processor and API (see Kafka client in the README)',
   ),
