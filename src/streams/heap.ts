@@ -4,6 +4,13 @@ import v8 from 'node:v8';
 /** V8's default growth factor of the young generation (--semi-space-growth-factor). */
 const DEFAULT_GROWTH = 2;
 
+/** Whether node was started with `flag` of its own (on its command line or in NODE_OPTIONS): that choice wins. */
+function givenToNode(flag: string): boolean {
+  return [...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((a) => a.includes(flag));
+}
+
+let active: (() => void) | undefined;
+
 /**
  * Lets V8's young generation grow to `semiSpaceMb` per semi-space and no further, as
  * `--max-semi-space-size` would from the command line (which cannot be changed once V8 runs).
@@ -18,13 +25,10 @@ const DEFAULT_GROWTH = 2;
  *
  * Does nothing when node was started with its own --max-semi-space-size. Returns a stop function.
  */
-let active: (() => void) | undefined;
-
 export function capYoungGeneration(semiSpaceMb: number): () => void {
   // One cap for the whole process, however many services it starts (tests start several).
   if (active) return active;
-  const chosen = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((a) => a.includes('semi-space-size'));
-  if (chosen || semiSpaceMb <= 0) return () => undefined;
+  if (givenToNode('semi-space-size') || semiSpaceMb <= 0) return () => undefined;
   // new_space's size counts both semi-spaces.
   const limit = 2 * semiSpaceMb * 2 ** 20;
   let growth = DEFAULT_GROWTH;
@@ -69,8 +73,7 @@ let oldGrowthActive: (() => void) | undefined;
  */
 export function limitOldGenerationGrowth(percent: number): () => void {
   if (oldGrowthActive) return oldGrowthActive;
-  const chosen = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((a) => a.includes('heap-growing-percent'));
-  if (chosen || percent <= 0) return () => undefined;
+  if (givenToNode('heap-growing-percent') || percent <= 0) return () => undefined;
   v8.setFlagsFromString(`--heap-growing-percent=${Math.round(percent)}`);
   oldGrowthActive = () => {
     // 0 is V8's default: the factor chosen by its own heuristic.
