@@ -2,6 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import v8 from 'node:v8';
+import { limitOldGenerationGrowth } from '../../../src/streams/heap';
 import ts from 'typescript';
 
 /**
@@ -112,9 +114,25 @@ describe('limitOldGenerationGrowth', () => {
     expect(limited).toBeLessThan(0.75 * free);
   });
 
-  test('a growth chosen on the command line is left alone', () => {
-    const free = oldSpace('');
-    const chosen = oldSpace(`process.env.NODE_OPTIONS = '--heap-growing-percent=300'; limitOldGenerationGrowth(10);`);
-    expect(chosen).toBeGreaterThan(0.75 * free);
+  // The flag's effect is measured above; here only whether it is set. (Comparing old-space sizes
+  // of two runs under V8's own heuristic flaked: 116 against 0.75 × 158 MB in one CI run.)
+  test('a growth chosen on the command line is left alone; otherwise it is set, and put back by stop', () => {
+    const flags = jest.spyOn(v8, 'setFlagsFromString').mockImplementation(() => undefined);
+    const nodeOptions = process.env.NODE_OPTIONS;
+    try {
+      process.env.NODE_OPTIONS = '--heap-growing-percent=300';
+      limitOldGenerationGrowth(10)();
+      expect(flags).not.toHaveBeenCalled();
+
+      delete process.env.NODE_OPTIONS;
+      const stop = limitOldGenerationGrowth(10);
+      expect(flags.mock.calls).toEqual([['--heap-growing-percent=10']]);
+      stop();
+      expect(flags.mock.calls).toEqual([['--heap-growing-percent=10'], ['--heap-growing-percent=0']]);
+    } finally {
+      if (nodeOptions === undefined) delete process.env.NODE_OPTIONS;
+      else process.env.NODE_OPTIONS = nodeOptions;
+      flags.mockRestore();
+    }
   });
 });
