@@ -63,7 +63,8 @@ services-status: ## show which servers are running
 build-if-needed:
 	@$(MAKE) --no-print-directory build >/dev/null
 
-CLI := node dist/src/cli.js
+# Through the launcher, as deployments start it (MALLOC_ARENA_MAX, see README "Deployment").
+CLI := bin/enrolment-sync
 
 migrate: services build ## create keyspace, tables, index, topics, schemas (idempotent)
 	$(CLI) migrate
