@@ -19,12 +19,18 @@ import type {
 const ERR_QUEUE_FULL = -184;
 
 /**
- * Bounds of librdkafka's producer queue (see producerConfig): about 16 × a 1 MiB batch of our
- * 425-byte events, several batches per partition. A record counts until its delivery report is
- * served, so every producer with these bounds must poll (see the transactional open()).
+ * Bounds of librdkafka's producer queue (see producerConfig), per producer: 5,000 of our 425-byte
+ * events (the count binds first; 4 MiB is the cap for larger records), 200 ms of each one's share
+ * when four producers write 100,000 events/s. librdkafka copies every record it is handed and holds the copy until
+ * its delivery report is served, and fan-out runs up to 4 transactional producers at once: at
+ * 20,000 / 16 MiB those copies were 22 MB of the processor's malloc heap at its 1,000,000-user
+ * peak. 5,000 / 4 MiB measured 191–222 MB peak RSS against 213–229, at the same CPU per event, and
+ * a single producer (SYNC_FAN_OUT=false) ran no slower (docs/benchmarks.md, "Memory (4)"). A record
+ * counts until its delivery report is served, so every producer with these bounds must poll (see
+ * the transactional open()).
  */
-const PRODUCER_QUEUE_KBYTES = 16 * 1024;
-const PRODUCER_QUEUE_MESSAGES = 20_000;
+const PRODUCER_QUEUE_KBYTES = 4 * 1024;
+const PRODUCER_QUEUE_MESSAGES = 5_000;
 /** How often a transactional producer serves its delivery reports, in ms. */
 const DELIVERY_POLL_MS = 100;
 
