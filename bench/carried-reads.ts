@@ -8,7 +8,8 @@
  * the processor's Cassandra requests per trigger (its sync_cassandra_requests_total).
  *
  *   BENCH_SIZE=small node dist/bench/bench.js --api   (seeds bench_small_200000 once), then
- *   node dist/bench/carried-reads.js                  CARRY_TRIGGERS (12000), CARRY_RATE (800/s), CARRY_ROUNDS (2)
+ *   node dist/bench/carried-reads.js                  CARRY_TRIGGERS (12000), CARRY_RATE (800/s), CARRY_ROUNDS (2),
+ *                                                     CARRY_VARIANTS (read,carried), CARRY_NODE_ARGS (e.g. --cpu-prof)
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -71,7 +72,7 @@ async function main(): Promise<void> {
   const pids = { kafka: serverPid('kafka'), cassandra: serverPid('cassandra') };
 
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const variant of ['read', 'carried'] as const) {
+    for (const variant of (process.env.CARRY_VARIANTS ?? 'read,carried').split(',') as Array<'read' | 'carried'>) {
       const env = `bench-carry-${randomUUID().slice(0, 8)}`;
       const settings = loadConfig({ SYNC_ENV: env, CASSANDRA_KEYSPACE: KEYSPACE, LOG_LEVEL: 'silent' });
       await ensureTopics(admin, topicSpecs(settings.topics));
@@ -80,7 +81,9 @@ async function main(): Promise<void> {
       await producer.connect();
       const port = String(20000 + Math.floor(Math.random() * 1000));
       let output = '';
-      const child = spawn('node', [path.join(root, 'dist/src/cli.js'), 'processor'], {
+      // CARRY_NODE_ARGS: node's arguments for the processor (--cpu-prof --cpu-prof-dir=…).
+      const nodeArgs = process.env.CARRY_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+      const child = spawn('node', [...nodeArgs, path.join(root, 'dist/src/cli.js'), 'processor'], {
         cwd: root,
         env: {
           ...process.env,
