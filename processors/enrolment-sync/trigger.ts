@@ -34,7 +34,8 @@ export interface CarriedEnrolment {
 /**
  * Enrolments a trigger carries so that the processor does not read Cassandra a second time for
  * rows its producer read milliseconds earlier (the API reads every request's users to answer
- * `notEnrolled`; at 2,000 requests/s that second read was a quarter of the box's CPU).
+ * `notEnrolled`; that second read was about a quarter of what a request cost the whole box:
+ * docs/benchmarks.md, "API at scale, second pass").
  *
  * Trust: triggers arrive on an ACL'd topic from trusted producers. Whoever can write a trigger can
  * already make the processor emit events for any enrolled user, so carried rows grant nothing new:
