@@ -220,13 +220,16 @@ export function createApp(deps: ApiDeps): express.Express {
     res.once('close', onClose);
 
     try {
+      // When the rows were read: from before the read, so their age is never understated.
+      const readAt = now().getTime();
       const rows = await withDeadline(
         deps.findEnrolments(courseId, batchId, userIds),
         deps.dependencyTimeoutMs,
         unavailable('Cassandra'),
       );
-      const enrolled = new Set(rows.filter((r) => shouldSync(r, deps.policy)).map((r) => r.userId));
-      const enrolledUsers = userIds.filter((u) => enrolled.has(u));
+      const selected = new Map<string, EnrolmentRow>();
+      for (const row of rows) if (shouldSync(row, deps.policy)) selected.set(row.userId, row);
+      const enrolledUsers = userIds.filter((u) => selected.has(u));
       if (enrolledUsers.length === 0) {
         send(
           res,
@@ -248,9 +251,18 @@ export function createApp(deps: ApiDeps): express.Express {
         source: 'api',
         includeInactive: deps.policy.includeInactive,
         includeCompleted: deps.policy.includeCompleted,
+        // What was just read, so the processor does not read it again (CarriedEnrolments says
+        // when it trusts them). Only the rows the policy keeps: the others are not in userIds.
+        enrolments: {
+          readAt,
+          rows: enrolledUsers.map((u) => {
+            const { active, status } = selected.get(u) as EnrolmentRow;
+            return { userId: u, active, status };
+          }),
+        },
       };
       await deps.publishTrigger(trigger, { signal: giveUp.signal });
-      const notEnrolled = userIds.filter((u) => !enrolled.has(u));
+      const notEnrolled = userIds.filter((u) => !selected.has(u));
       send(
         res,
         200,
