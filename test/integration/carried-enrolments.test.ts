@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { COMPATIBILITY, SchemaType } from '@kafkajs/confluent-schema-registry';
 import type { Producer } from 'kafkajs';
+import { CARRIED_ENROLMENTS_MAX_USERS } from '../../src/api/app';
 import type { EnrolmentSyncService } from '../../src/service';
 import { DEAD_LETTER_HEADERS } from '../../src/streams/dead-letter';
 import { loadAvroSchema, TRIGGER_SCHEMA_FILE } from '../../src/schemas';
@@ -9,6 +10,8 @@ import { enrolment, patch, seed, startService } from '../helpers/service';
 
 const COURSE = 'do_course_carry';
 const BATCH = 'batch_carry';
+/** One user more than a trigger carries rows for. */
+const LONG_LIST = Array.from({ length: CARRIED_ENROLMENTS_MAX_USERS + 1 }, (_, i) => `long-${i}`);
 
 /** Requests the processor process has sent to Cassandra so far (the driver's request tracker). */
 async function cassandraRequests(service: EnrolmentSyncService): Promise<number> {
@@ -46,6 +49,7 @@ describe('API triggers carry the enrolments the API read; the processor does not
       enrolment('u4', COURSE, BATCH),
       enrolment('u5', COURSE, BATCH),
       enrolment('off', COURSE, BATCH, { active: false }),
+      ...LONG_LIST.map((u) => enrolment(u, COURSE, BATCH)),
     ]);
     // Two processes' worth, so the processor's Cassandra requests are counted alone.
     processor = await startService(ctx, { api: false, processor: true });
@@ -192,5 +196,25 @@ describe('API triggers carry the enrolments the API read; the processor does not
     } finally {
       await registryCall(`${registry}/subjects/${subject}`, 'DELETE').catch(() => undefined);
     }
+  });
+  test('a longer list than the API carries rows for publishes its users alone, and the processor reads them', async () => {
+    const before = await cassandraRequests(processor);
+    const res = await patch(`${api.url}/v1/content/state/update`, {
+      request: { userId: LONG_LIST, batchId: BATCH, courseId: COURSE },
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.result).toMatchObject({ users: LONG_LIST.length, notEnrolled: [] });
+    const triggerId = res.body.result.triggerId as string;
+    const triggers = await readTopic(ctx.kafka, ctx.settings.topics.trigger, {
+      until: (r) => r.some((x) => x.value.toString().includes(triggerId)),
+      settleMs: 0,
+    });
+    const published = JSON.parse(
+      triggers.find((x) => x.value.toString().includes(triggerId))!.value.toString(),
+    ) as Record<string, unknown>;
+    expect(published.enrolments ?? null).toBeNull();
+    const events = await output((r) => LONG_LIST.every((u) => of(r, u).length >= 1));
+    for (const user of LONG_LIST) expect(of(events, user)).toHaveLength(1);
+    expect(await cassandraRequests(processor)).toBeGreaterThan(before);
   });
 });
