@@ -166,9 +166,10 @@ const CONNECT_TIMED_OUT = new Set([-195, -185]);
 /**
  * librdkafka's connect ends with a metadata request that cannot be cancelled: refused, it went on
  * for its whole timeout (30 s), and a disconnect meanwhile only waited for it (the binding holds
- * the client's lock), so a process could not exit for 30 s after a refused login. Attempts are
- * therefore no longer than the connection timeout plus CONNECT_ATTEMPT_MARGIN_MS, repeated while
- * they time out, until CONNECT_TIMEOUT_MS. A refusal ends the loop; the connect then rejects once
+ * the client's lock), so a process could not exit for 30 s after a refused login. The first
+ * attempt therefore lasts at most the connection timeout plus CONNECT_ATTEMPT_MARGIN_MS; one that
+ * times out is followed by one twice as long (a slow broker on a busy machine still gets the time
+ * it needs), until CONNECT_TIMEOUT_MS. A refusal ends the loop; the connect then rejects once
  * the attempt under way has ended (within its bound): a failed connect leaves nothing running,
  * and the library has let go of its connections itself, as after any failed connect.
  */
@@ -185,11 +186,8 @@ async function connect(client: Producer | KafkaConsumer, settings: Settings['kaf
   events.on('event.log', onLog);
   const deadline = Date.now() + CONNECT_TIMEOUT_MS;
   try {
-    for (;;) {
-      const timeout = Math.max(
-        1,
-        Math.min(settings.connectionTimeoutMs + CONNECT_ATTEMPT_MARGIN_MS, deadline - Date.now()),
-      );
+    for (let bound = settings.connectionTimeoutMs + CONNECT_ATTEMPT_MARGIN_MS; ; bound *= 2) {
+      const timeout = Math.max(1, Math.min(bound, deadline - Date.now()));
       const attempt = new Promise<void>((resolve, reject) => {
         client.connect({ timeout }, (err) => (err ? reject(err) : resolve()));
       });
