@@ -225,9 +225,13 @@ export class EnrolmentSyncService {
         log.info({ transactionalId }, 'API producer renewed after a failed send');
         return fresh;
       };
-      this.apiProducers = await Promise.all(
+      const opened = await Promise.allSettled(
         Array.from({ length: settings.api.publishProducers }, (_, i) => apiProducer(`${instance}.${i}`)),
       );
+      this.apiProducers = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+      const refused = opened.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+      // The ones that did open go to stop() through apiProducers, so a failed start leaves none open.
+      if (refused) throw refused.reason;
       const authenticate = settings.api.jwt ? await createJwtAuthenticator(settings.api.jwt) : undefined;
       if (!authenticate) log.warn({ host: settings.api.host }, 'API authentication is off');
       const app = createApp({
