@@ -25,7 +25,7 @@ beforeAll(() => {
   writeFileSync(
     probe,
     `const fs = require('node:fs');
-fs.writeFileSync(process.env.PROBE_FILE, JSON.stringify({ pid: process.pid, arenaMax: process.env.MALLOC_ARENA_MAX ?? null }));
+fs.writeFileSync(process.env.PROBE_FILE, JSON.stringify({ pid: process.pid, arenaMax: process.env.MALLOC_ARENA_MAX ?? null, execArgv: process.execArgv }));
 if (process.env.PROBE_EXIT !== undefined) process.exit(Number(process.env.PROBE_EXIT));
 // Blocks the main thread without a handler of its own, so a signal's default action applies.
 Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
@@ -38,6 +38,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 interface ProbeReport {
   pid: number;
   arenaMax: string | null;
+  execArgv: string[];
 }
 
 /** Only what a test sets: a MALLOC_ARENA_MAX in the machine's environment must not leak in. */
@@ -93,6 +94,31 @@ test("the caller's own MALLOC_ARENA_MAX is kept", () => {
   const res = spawnSync(launcher, ['help'], { env, encoding: 'utf8', timeout: 30000 });
   expect(res.status).toBe(0);
   expect(readReport(file).arenaMax).toBe('4');
+});
+
+test('node starts with a 64 MB old generation unless ENROLMENT_SYNC_OLD_SPACE_MB says otherwise; a bad value is named', () => {
+  for (const [name, extra, flag] of [
+    ['floor-default', {}, '--initial-old-space-size=64'],
+    ['floor-own', { ENROLMENT_SYNC_OLD_SPACE_MB: '128' }, '--initial-old-space-size=128'],
+  ] as const) {
+    const { env, file } = probeEnv(name, { ...extra, PROBE_EXIT: '0' });
+    expect(spawnSync(launcher, ['help'], { env, timeout: 30000 }).status).toBe(0);
+    expect(readReport(file).execArgv).toEqual([flag]);
+  }
+  for (const bad of ['', '64MB', '-1']) {
+    const res = spawnSync(launcher, ['help'], {
+      env: { PATH: process.env.PATH ?? '', ENROLMENT_SYNC_OLD_SPACE_MB: bad },
+      encoding: 'utf8',
+      timeout: 30000,
+    });
+    if (bad === '') {
+      // Empty is unset, as for MALLOC_ARENA_MAX.
+      expect(res.status).toBe(0);
+      continue;
+    }
+    expect(res.status).toBe(2);
+    expect(res.stderr).toContain('ENROLMENT_SYNC_OLD_SPACE_MB');
+  }
 });
 
 test("node's exit status is the launcher's, and the CLI runs with its arguments", () => {
