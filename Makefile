@@ -63,7 +63,8 @@ services-status: ## show which servers are running
 build-if-needed:
 	@$(MAKE) --no-print-directory build >/dev/null
 
-CLI := node dist/src/cli.js
+# Through the launcher, as deployments start it (MALLOC_ARENA_MAX, see README "Deployment").
+CLI := bin/enrolment-sync
 
 migrate: services build ## create keyspace, tables, index, topics, schemas (idempotent)
 	$(CLI) migrate
@@ -133,10 +134,12 @@ INTEGRATION_RUN_CONFLUENT = \
 # The secured servers (infra/secure.sh) start in the background while the second integration
 # run goes, serve one secure run per client (SYNC_TEST_KEEP_SECURE: the first run's teardown leaves
 # them up), and are stopped after the last. secure-setup.ts's `up` then finds them running.
+# SECURE_READY waits for the start in the shell that began it (a subshell cannot wait for it).
 SECURE_START = \
 	bash infra/secure.sh up >.run/secure-up.log 2>&1 & secure_up=$$!;
+SECURE_READY = \
+	wait $$secure_up || { cat .run/secure-up.log; status=1; };
 SECURE_RUNS = \
-	wait $$secure_up || { cat .run/secure-up.log; status=1; }; \
 	for client in $(KAFKA_CLIENTS); do \
 	  KAFKA_CLIENT=$$client SYNC_TEST_KEEP_SECURE=1 SYNC_TEST_SKIP_SERVICES=1 npx jest --selectProjects secure --runInBand --json --outputFile=.run/jest-secure-$$client.json || status=1; \
 	done; \
@@ -145,12 +148,7 @@ SECURE_RUNS = \
 # The fault tests (test/faults) run the built CLI in child processes, one file at a time, once
 # per client (the exactly-once kill tests included). The two clients' runs go side by side: each
 # fault test has its own keyspace, topics, group and ports, and much of their time is waiting
-# (session timeouts, restarts), which overlaps. Their output is shown when both are done. The
-# faults-servers project stops and starts Kafka and Cassandra, so it runs last and alone, once
-# per client.
-# --forceExit stays on faults-servers only: after a server was stopped under them, the clients'
-# reconnection timers can keep jest alive when every test has finished (results are written first;
-# the tests are not cut short). The faults runs were verified to exit on their own.
+# (session timeouts, restarts), which overlaps. Their output is shown when both are done.
 FAULT_RUNS = \
 	fault_runs=""; \
 	for client in $(KAFKA_CLIENTS); do \
@@ -158,10 +156,30 @@ FAULT_RUNS = \
 	  fault_runs="$$fault_runs $$!"; \
 	done; \
 	for run in $$fault_runs; do wait $$run || status=1; done; \
-	for client in $(KAFKA_CLIENTS); do echo "== faults, KAFKA_CLIENT=$$client"; cat .run/jest-faults-$$client.log; done; \
+	for client in $(KAFKA_CLIENTS); do echo "== faults, KAFKA_CLIENT=$$client"; cat .run/jest-faults-$$client.log; done;
+
+# The faults-servers project stops and starts Kafka and Cassandra, so no other suite that uses
+# them may run meanwhile: it runs after the fault runs, once per client.
+# --forceExit stays on faults-servers only: after a server was stopped under them, the clients'
+# reconnection timers can keep jest alive when every test has finished (results are written first;
+# the tests are not cut short). The faults runs were verified to exit on their own.
+SERVER_FAULT_RUNS = \
 	for client in $(KAFKA_CLIENTS); do \
 	  KAFKA_CLIENT=$$client npx jest --selectProjects faults-servers --runInBand --forceExit --json --outputFile=.run/jest-faults-servers-$$client.json || status=1; \
 	done;
+
+# What needs neither the plain Kafka nor Cassandra runs beside faults-servers, which spends most
+# of its time waiting on them (a 20 s outage per test, a JVM's restart): the secure runs (their
+# own secured servers, and the registry, which the outages leave alone) and the unit tests on the
+# machine's node (no server at all). Each writes its output to .run/ and its end to the phase log;
+# BESIDE_WAIT shows the output once faults-servers is done.
+BESIDE_SERVER_FAULTS = \
+	{ $(SECURE_RUNS) phase "secure (both clients) done"; exit $$status; } >.run/test-secure.log 2>&1 & beside_secure=$$!; \
+	{ $(MAKE) --no-print-directory test-node20 || status=1; phase "unit on the machine's node done"; exit $$status; } >.run/test-node20.log 2>&1 & beside_node20=$$!;
+BESIDE_WAIT = \
+	wait $$beside_secure || status=1; wait $$beside_node20 || status=1; \
+	echo "== secure, both clients"; cat .run/test-secure.log; \
+	echo "== unit tests on the machine's node"; cat .run/test-node20.log;
 
 # One closing line for every jest run above: "N passed, M failed"; a test file that could not run
 # counts as one failure, and a run that left no results is named.
@@ -199,9 +217,11 @@ test: install node ## everything CI runs, on Node $(NODE_VERSION): lint, unit, t
 	$(INTEGRATION_RUN_KAFKAJS) phase "unit and integration (kafkajs) done"; \
 	$(SECURE_START) \
 	$(INTEGRATION_RUN_CONFLUENT) phase "integration (confluent) done"; \
-	$(SECURE_RUNS) phase "secure (both clients) done"; \
-	$(FAULT_RUNS) phase "faults (both clients, side by side) and faults-servers done"; \
-	$(MAKE) --no-print-directory test-node20 || status=1; phase "unit on the machine's node done"; \
+	$(FAULT_RUNS) phase "faults (both clients, side by side) done"; \
+	$(SECURE_READY) \
+	$(BESIDE_SERVER_FAULTS) \
+	$(SERVER_FAULT_RUNS) phase "faults-servers done"; \
+	$(BESIDE_WAIT) phase "secure, unit on the machine's node and faults-servers all done"; \
 	$(JEST_SUMMARY) $(JEST_RESULTS); \
 	exit $$status
 
@@ -216,6 +236,7 @@ test-faults: install node services ## fault tests: kill -9, failover, SIGTERM, s
 	@mkdir -p .run; rm -f $(FAULT_RESULTS)
 	status=0; \
 	$(FAULT_RUNS) \
+	$(SERVER_FAULT_RUNS) \
 	$(JEST_SUMMARY) $(FAULT_RESULTS); \
 	exit $$status
 

@@ -295,9 +295,12 @@ function startChild(args: string[], env: Record<string, string>): { child: Child
   let output = '';
   const nodeArgs = process.env.BENCH_PROCESSOR_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
   if (env.BENCH_MEMORY_SPLIT_FILE) nodeArgs.push('--require', path.join(__dirname, 'memory-sampler.js'));
-  const child = spawn('node', [...nodeArgs, path.join(root, 'dist/src/cli.js'), ...args], {
+  // Through the launcher, as users start it (its malloc settings are part of the figure); it
+  // execs node, so the child's pid is the processor's. Node's own arguments go in NODE_OPTIONS.
+  const nodeOptions = [process.env.NODE_OPTIONS, ...nodeArgs].filter(Boolean).join(' ');
+  const child = spawn(path.join(root, 'bin/enrolment-sync'), args, {
     cwd: root,
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...env, ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));

@@ -11,7 +11,7 @@ import { effectiveSettings, readEnvironment } from './config-schema';
 import { configTable } from './config-table';
 import { SyncError } from './errors';
 import { connectTo, createKafka } from './kafka/client';
-import { kafkajsProducerClient } from './kafka/kafkajs-producer';
+import { createProducerClient } from './kafka/producers';
 import { createRegistry } from './kafka/registry';
 import { createTriggerPublisher } from './kafka/trigger-publisher';
 import { exitOnError, runService } from './main';
@@ -209,10 +209,11 @@ async function commandBatch(settings: Settings, args: string[]): Promise<void> {
     });
   }
   const log = createLogger('warn');
-  // One trigger per batch: the client library does not matter here, kafkajs needs no native module.
-  const producer = kafkajsProducerClient(createKafka(settings.kafka, log)).idempotentProducer();
-  await connectTo({ connect: () => producer.open() }, settings.kafka.brokers);
+  // The client KAFKA_CLIENT names, as for the API's triggers: one setting decides how we produce.
+  const producers = await createProducerClient(settings.kafka, createKafka(settings.kafka, log), log);
+  const producer = producers.idempotentProducer();
   try {
+    await connectTo({ connect: () => producer.open() }, settings.kafka.brokers);
     await withStatus(settings, async (store) => {
       const publish = createTriggerPublisher(producer, settings.topics.trigger, {
         status: { topic: settings.topics.status, partitions: store.partitionCount },
@@ -257,6 +258,7 @@ async function commandBatch(settings: Settings, args: string[]): Promise<void> {
     });
   } finally {
     await producer.close();
+    await producers.close();
   }
 }
 

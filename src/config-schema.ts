@@ -192,6 +192,13 @@ export const CONFIG_SCHEMA: readonly VariableSpec[] = [
   int('SYNC_PRODUCE_BATCH', 1000, 1, 100000, 'events per produce request'),
   int('SYNC_PRODUCE_IN_FLIGHT', 4, 1, 5, 'produce requests in flight per producer'),
   int('SYNC_KEY_LOOKUP_CONCURRENCY', 64, 1, 1024, 'Cassandra reads at once when a trigger lists its users'),
+  int(
+    'SYNC_CARRIED_ENROLMENTS_MAX_AGE_MS',
+    300000,
+    0,
+    86400000,
+    "a trigger's carried enrolments up to this old stand in for a read; 0: never, ms",
+  ),
   int('SYNC_PARTITIONS_CONCURRENTLY', 4, 1, 1000, 'input partitions a processor works on at once'),
   int('SYNC_RETRIES', 5, 0, 1000, 'retries of a transient failure before the trigger is dead-lettered'),
   int('SYNC_RETRY_INITIAL_MS', 300, 1, 600000, 'first retry delay (exponential backoff with jitter), ms'),

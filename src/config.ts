@@ -118,6 +118,8 @@ export interface Settings {
     produceBatchSize: number;
     produceMaxInFlight: number;
     keyLookupConcurrency: number;
+    /** Carried enrolments (processors/enrolment-sync/trigger.ts) up to this old stand in for a read; 0: never. */
+    carriedEnrolmentsMaxAgeMs: number;
     partitionsConcurrently: number;
     retry: RetrySettings;
   };
@@ -232,6 +234,7 @@ export function loadConfig(env: Env): Readonly<Settings> {
       produceBatchSize: v.int('SYNC_PRODUCE_BATCH'),
       produceMaxInFlight: v.int('SYNC_PRODUCE_IN_FLIGHT'),
       keyLookupConcurrency: v.int('SYNC_KEY_LOOKUP_CONCURRENCY'),
+      carriedEnrolmentsMaxAgeMs: v.int('SYNC_CARRIED_ENROLMENTS_MAX_AGE_MS'),
       partitionsConcurrently: v.int('SYNC_PARTITIONS_CONCURRENTLY'),
       retry: {
         retries: v.int('SYNC_RETRIES'),

@@ -9,7 +9,7 @@ import { createApp, hardenServer } from './api/app';
 import { createJwtAuthenticator } from './api/auth';
 import { createHealthServer } from './api/health';
 import { EventEmitter } from 'node:events';
-import { createCassandra, translateCassandraError } from './cassandra/client';
+import { countingTracker, createCassandra, translateCassandraError } from './cassandra/client';
 import { EnrolmentReader } from './cassandra/enrolments';
 import type { Settings } from './config';
 import { createKafka, translateKafkaError } from './kafka/client';
@@ -83,7 +83,9 @@ export class EnrolmentSyncService {
   ) {
     this.metrics = createMetrics(undefined, true);
     this.kafka = createKafka(settings.kafka, log);
-    this.cassandra = createCassandra(settings.cassandra);
+    this.cassandra = createCassandra(settings.cassandra, {
+      requestTracker: countingTracker((outcome) => this.metrics.cassandraRequests.inc({ outcome })),
+    });
   }
 
   get processorRuntime(): StreamRuntime<SyncInput> | undefined {
@@ -139,6 +141,7 @@ export class EnrolmentSyncService {
         },
         registry,
         keyChunkSize: settings.processor.produceBatchSize,
+        carriedEnrolmentsMaxAgeMs: settings.processor.carriedEnrolmentsMaxAgeMs,
         fanOut: settings.processor.fanOut ? await this.fanOutSettings() : undefined,
         running: { findRunning: (c, b, signal) => status.findRunning(c, b, signal, false) },
       });
@@ -222,9 +225,13 @@ export class EnrolmentSyncService {
         log.info({ transactionalId }, 'API producer renewed after a failed send');
         return fresh;
       };
-      this.apiProducers = await Promise.all(
+      const opened = await Promise.allSettled(
         Array.from({ length: settings.api.publishProducers }, (_, i) => apiProducer(`${instance}.${i}`)),
       );
+      this.apiProducers = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+      const refused = opened.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+      // The ones that did open go to stop() through apiProducers, so a failed start leaves none open.
+      if (refused) throw refused.reason;
       const authenticate = settings.api.jwt ? await createJwtAuthenticator(settings.api.jwt) : undefined;
       if (!authenticate) log.warn({ host: settings.api.host }, 'API authentication is off');
       const app = createApp({

@@ -4,9 +4,11 @@ import type {
   BatchPage,
   BatchReadReport,
   EnrolmentColumns,
+  EnrolmentRow,
   KeyPage,
   ReadPosition,
 } from '../../src/cassandra/enrolments';
+import { throwIfAborted } from '../../src/util/async';
 import { MAX_TOKEN, MIN_TOKEN } from '../../src/cassandra/token-ranges';
 import { decodeJsonOrAvro } from '../../src/kafka/codecs';
 import type {
@@ -21,7 +23,7 @@ import { loadAvroSchema, TRIGGER_SCHEMA_FILE } from '../../src/schemas';
 import { policyFor, toSyncRecords, type EnrolmentPolicy } from './expand';
 import type { SyncEventEncoder } from './sync-event';
 import { isTask, parseTask, shareDone, splitForTasks, type SyncTask } from './task';
-import { parseTrigger, type SyncTrigger } from './trigger';
+import { parseTrigger, type CarriedEnrolments, type SyncTrigger } from './trigger';
 
 export const PROCESSOR_NAME = 'enrolment-sync';
 
@@ -80,6 +82,12 @@ export interface EnrolmentSyncDeps {
   fanOut?: FanOutSettings;
   /** Lets a second whole-batch trigger of a running batch join it instead of reading it again. */
   running?: RunningTriggers;
+  /**
+   * How old a trigger's carried enrolments may be (from their readAt, by `now`) for the processor
+   * to use them instead of reading Cassandra; 0 never uses them (see CarriedEnrolments).
+   */
+  carriedEnrolmentsMaxAgeMs: number;
+  now?: () => number;
 }
 
 export type SyncInput = SyncTrigger | SyncTask;
@@ -92,8 +100,48 @@ type InputPosition = { keys: number } | { batch: ReadPosition } | { fannedOut: n
 
 const FULL_RING = [{ start: MIN_TOKEN.toString(), end: MAX_TOKEN.toString() }];
 
+/**
+ * The carried rows of `userIds` in the chunks the Cassandra read would give (same order, same
+ * `next`), so checkpoints, status and events are those of a read; a listed user without a row is
+ * left out, as a read leaves out a user it does not find.
+ */
+function* carriedPages(
+  userIds: readonly string[],
+  carried: CarriedEnrolments,
+  chunkSize: number,
+  signal: AbortSignal,
+  from: number,
+): Generator<KeyPage> {
+  const byUser = new Map(carried.rows.map((row) => [row.userId, row]));
+  for (let i = from; i < userIds.length; i += chunkSize) {
+    throwIfAborted(signal);
+    const slice = userIds.slice(i, i + chunkSize);
+    const rows: EnrolmentRow[] = [];
+    for (const userId of slice) {
+      const row = byUser.get(userId);
+      if (row) rows.push(row);
+    }
+    yield { rows, next: i + slice.length };
+  }
+}
+
 export function createEnrolmentSyncProcessor(deps: EnrolmentSyncDeps): StreamProcessor<SyncInput> {
   const readerSchema = loadAvroSchema(TRIGGER_SCHEMA_FILE) as unknown as RawAvroSchema;
+  const now = deps.now ?? Date.now;
+
+  /** The trigger's carried enrolments when they are recent enough to stand in for a read. */
+  function usableCarried(trigger: SyncTrigger, ctx: ProcessContext): CarriedEnrolments | undefined {
+    const carried = trigger.enrolments;
+    if (!carried) return undefined;
+    const age = now() - carried.readAt;
+    // Either way round: a readAt far in the future (a producer's broken clock) is not fresh either.
+    if (Math.abs(age) <= deps.carriedEnrolmentsMaxAgeMs) return carried;
+    ctx.log.info(
+      { ageMs: age, maxAgeMs: deps.carriedEnrolmentsMaxAgeMs },
+      'carried enrolments too old: reading them again',
+    );
+    return undefined;
+  }
 
   async function* byKeys(
     trigger: SyncTrigger,
@@ -103,14 +151,17 @@ export function createEnrolmentSyncProcessor(deps: EnrolmentSyncDeps): StreamPro
   ) {
     const policy = policyFor(trigger, deps.defaults);
     const from = resume && 'keys' in resume ? resume.keys : 0;
-    const pages = deps.enrolments.findByKeysInChunks(
-      trigger.courseId,
-      trigger.batchId,
-      userIds,
-      deps.keyChunkSize,
-      ctx.signal,
-      from,
-    );
+    const carried = usableCarried(trigger, ctx);
+    const pages = carried
+      ? carriedPages(userIds, carried, deps.keyChunkSize, ctx.signal, from)
+      : deps.enrolments.findByKeysInChunks(
+          trigger.courseId,
+          trigger.batchId,
+          userIds,
+          deps.keyChunkSize,
+          ctx.signal,
+          from,
+        );
     for await (const page of pages) {
       const records = toSyncRecords(trigger, page.rows, policy, deps.encode);
       const position: InputPosition = { keys: page.next };

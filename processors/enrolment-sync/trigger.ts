@@ -15,6 +15,46 @@ export interface SyncTrigger {
   source: TriggerSource;
   includeInactive: boolean | null;
   includeCompleted: boolean | null;
+  /**
+   * The enrolments of `userIds` as the trigger's producer read them (the API does, to answer
+   * `notEnrolled`). Left out: the processor reads them from Cassandra itself, as it always did.
+   * See CarriedEnrolments for when the processor trusts them.
+   */
+  enrolments?: CarriedEnrolments | null;
+}
+
+/** One enrolment row as the producer read it: exactly what the policy looks at. */
+export interface CarriedEnrolment {
+  userId: string;
+  /** null: the column was never written (legacy rows), which counts as active. */
+  active: boolean | null;
+  status: number | null;
+}
+
+/**
+ * Enrolments a trigger carries so that the processor does not read Cassandra a second time for
+ * rows its producer read milliseconds earlier (the API reads every request's users to answer
+ * `notEnrolled`; that second read was about a quarter of what a request cost the whole box:
+ * docs/benchmarks.md, "API at scale, second pass").
+ *
+ * Trust: triggers arrive on an ACL'd topic from trusted producers. Whoever can write a trigger can
+ * already make the processor emit events for any enrolled user, so carried rows grant nothing new:
+ * the processor still applies the trigger's policy to them, emits only for users the trigger
+ * lists, and a malformed value (a row for a user not listed, a user twice, a wrong type) sends
+ * the trigger to the dead-letter topic with the field named. Operators who do not want to trust
+ * them set SYNC_CARRIED_ENROLMENTS_MAX_AGE_MS=0.
+ *
+ * Staleness: rows read `readAt` are used while they are at most that old (5 minutes by default)
+ * by the processor's clock; older ones (a processor that was down or far behind, a dead letter
+ * replayed) are read again, as before. Within that window a row that changed after the read is
+ * treated as the processor's own read treats a row that changes while a trigger expands: it may
+ * or may not be included (README, Guarantees).
+ */
+export interface CarriedEnrolments {
+  /** When they were read, epoch ms. */
+  readAt: number;
+  /** One per enrolled user found, each one of the trigger's userIds; a listed user without a row is not enrolled. */
+  rows: CarriedEnrolment[];
 }
 
 /** Where the trigger came from, for the defaults an upstream producer may leave out. */
@@ -52,6 +92,44 @@ function optionalBoolean(obj: Record<string, unknown>, field: string): boolean |
   if (value === undefined || value === null) return null;
   if (typeof value !== 'boolean') throw bad(field, 'must be true, false or null');
   return value;
+}
+
+const INT32_MAX = 2 ** 31 - 1;
+
+/** The optional `enrolments` field; undefined when it is left out or null. */
+function parseCarriedEnrolments(value: unknown, userIds: readonly string[] | null): CarriedEnrolments | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw bad('enrolments', 'must be an object {readAt, rows} or null');
+  }
+  if (userIds === null) throw bad('enrolments', 'may only come with userIds (a whole-batch trigger carries none)');
+  const obj = value as Record<string, unknown>;
+  const readAt = obj.readAt;
+  if (typeof readAt !== 'number' || !Number.isInteger(readAt) || readAt < 0 || readAt > MAX_EPOCH_MS) {
+    throw bad('enrolments.readAt', `must be epoch milliseconds, got ${describeValue(readAt)}`);
+  }
+  if (!Array.isArray(obj.rows)) throw bad('enrolments.rows', 'must be a list of enrolment rows');
+  const listed = new Set(userIds);
+  const seen = new Set<string>();
+  const rows = (obj.rows as unknown[]).map((raw, i): CarriedEnrolment => {
+    const field = `enrolments.rows[${i}]`;
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad(field, 'must be an object');
+    const row = raw as Record<string, unknown>;
+    const userId = row.userId;
+    if (typeof userId !== 'string' || !listed.has(userId)) {
+      throw bad(`${field}.userId`, `must be one of userIds, got ${describeValue(userId)}`);
+    }
+    if (seen.has(userId)) throw bad(`${field}.userId`, `names ${describeValue(userId)} a second time`);
+    seen.add(userId);
+    const active = row.active ?? null;
+    if (active !== null && typeof active !== 'boolean') throw bad(`${field}.active`, 'must be true, false or null');
+    const status = row.status ?? null;
+    if (status !== null && (typeof status !== 'number' || !Number.isInteger(status) || Math.abs(status) > INT32_MAX)) {
+      throw bad(`${field}.status`, `must be an integer or null, got ${describeValue(status)}`);
+    }
+    return { userId, active, status };
+  });
+  return { readAt, rows };
 }
 
 /** Dates the event time may take: 1970 up to the end of year 9999, as epoch milliseconds. */
@@ -163,6 +241,7 @@ export function parseTrigger(value: unknown, origin: TriggerOrigin): SyncTrigger
     source = rawSource as TriggerSource;
   }
 
+  const enrolments = parseCarriedEnrolments(obj.enrolments, userIds);
   return {
     triggerId,
     courseId,
@@ -173,5 +252,6 @@ export function parseTrigger(value: unknown, origin: TriggerOrigin): SyncTrigger
     source,
     includeInactive: optionalBoolean(obj, 'includeInactive'),
     includeCompleted: optionalBoolean(obj, 'includeCompleted'),
+    ...(enrolments && { enrolments }),
   };
 }

@@ -39,6 +39,13 @@ export function routeLabel(path: string): string {
 }
 
 /** Body-parser error types and what the client is told; any other 4xx it raises is BAD_REQUEST. */
+/**
+ * A request of at most this many enrolled users carries the rows the API read in its trigger.
+ * The saving is one Cassandra read per request whatever its size, while the rows about double
+ * a trigger's bytes: a long list keeps its trigger small and is read again by the processor.
+ */
+export const CARRIED_ENROLMENTS_MAX_USERS = 100;
+
 const BODY_ERRORS: Record<string, string> = {
   'entity.parse.failed': 'INVALID_JSON',
   'entity.too.large': 'PAYLOAD_TOO_LARGE',
@@ -220,13 +227,16 @@ export function createApp(deps: ApiDeps): express.Express {
     res.once('close', onClose);
 
     try {
+      // When the rows were read: from before the read, so their age is never understated.
+      const readAt = now().getTime();
       const rows = await withDeadline(
         deps.findEnrolments(courseId, batchId, userIds),
         deps.dependencyTimeoutMs,
         unavailable('Cassandra'),
       );
-      const enrolled = new Set(rows.filter((r) => shouldSync(r, deps.policy)).map((r) => r.userId));
-      const enrolledUsers = userIds.filter((u) => enrolled.has(u));
+      const selected = new Map<string, EnrolmentRow>();
+      for (const row of rows) if (shouldSync(row, deps.policy)) selected.set(row.userId, row);
+      const enrolledUsers = userIds.filter((u) => selected.has(u));
       if (enrolledUsers.length === 0) {
         send(
           res,
@@ -248,9 +258,21 @@ export function createApp(deps: ApiDeps): express.Express {
         source: 'api',
         includeInactive: deps.policy.includeInactive,
         includeCompleted: deps.policy.includeCompleted,
+        // What was just read, so the processor does not read it again (CarriedEnrolments says
+        // when it trusts them). Only the rows the policy keeps: the others are not in userIds.
+        enrolments:
+          enrolledUsers.length <= CARRIED_ENROLMENTS_MAX_USERS
+            ? {
+                readAt,
+                rows: enrolledUsers.map((u) => {
+                  const { active, status } = selected.get(u) as EnrolmentRow;
+                  return { userId: u, active, status };
+                }),
+              }
+            : null,
       };
       await deps.publishTrigger(trigger, { signal: giveUp.signal });
-      const notEnrolled = userIds.filter((u) => !enrolled.has(u));
+      const notEnrolled = userIds.filter((u) => !selected.has(u));
       send(
         res,
         200,

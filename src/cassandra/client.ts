@@ -1,10 +1,30 @@
-import { auth, Client, errors as cassandraErrors, policies, types } from 'cassandra-driver';
+import { auth, Client, errors as cassandraErrors, policies, tracker, types } from 'cassandra-driver';
 import type { Settings } from '../config';
 import { isSyncError, SyncError } from '../errors';
 import { describeSecurityFailure, readTlsMaterial } from '../util/tls';
 
-export function createCassandra(settings: Settings['cassandra'], overrides: { keyspace?: string } = {}): Client {
+// The driver checks `instanceof` its RequestTracker class, which its typings declare only as an
+// interface.
+const RequestTrackerBase = (tracker as unknown as { RequestTracker: new () => tracker.RequestTracker }).RequestTracker;
+
+/** A request tracker that only counts, for a metric: told of every request's end, ok or not. */
+export function countingTracker(count: (outcome: 'ok' | 'error') => void): tracker.RequestTracker {
+  return new (class extends RequestTrackerBase {
+    override onSuccess(): void {
+      count('ok');
+    }
+    override onError(): void {
+      count('error');
+    }
+  })();
+}
+
+export function createCassandra(
+  settings: Settings['cassandra'],
+  overrides: { keyspace?: string; requestTracker?: tracker.RequestTracker } = {},
+): Client {
   return new Client({
+    ...(overrides.requestTracker && { requestTracker: overrides.requestTracker }),
     contactPoints: settings.contactPoints,
     localDataCenter: settings.localDataCenter,
     keyspace: overrides.keyspace,

@@ -19,12 +19,18 @@ import type {
 const ERR_QUEUE_FULL = -184;
 
 /**
- * Bounds of librdkafka's producer queue (see producerConfig): about 16 × a 1 MiB batch of our
- * 425-byte events, several batches per partition. A record counts until its delivery report is
- * served, so every producer with these bounds must poll (see the transactional open()).
+ * Bounds of librdkafka's producer queue (see producerConfig), per producer: 5,000 of our 425-byte
+ * events (the count binds first; 4 MiB is the cap for larger records), 200 ms of each one's share
+ * when four producers write 100,000 events/s. librdkafka copies every record it is handed and holds the copy until
+ * its delivery report is served, and fan-out runs up to 4 transactional producers at once: at
+ * 20,000 / 16 MiB those copies were 22 MB of the processor's malloc heap at its 1,000,000-user
+ * peak. 5,000 / 4 MiB measured 191–222 MB peak RSS against 213–229, at the same CPU per event, and
+ * a single producer (SYNC_FAN_OUT=false) ran no slower (docs/benchmarks.md, "Memory (4)"). A record
+ * counts until its delivery report is served, so every producer with these bounds must poll (see
+ * the transactional open()).
  */
-const PRODUCER_QUEUE_KBYTES = 16 * 1024;
-const PRODUCER_QUEUE_MESSAGES = 20_000;
+const PRODUCER_QUEUE_KBYTES = 4 * 1024;
+const PRODUCER_QUEUE_MESSAGES = 5_000;
 /** How often a transactional producer serves its delivery reports, in ms. */
 const DELIVERY_POLL_MS = 100;
 
@@ -142,9 +148,8 @@ interface LibrdKafkaLog {
 /**
  * A refused login or client certificate is not waited out: librdkafka retries it until the
  * connect times out and then says only "broker transport failure". Its log line names the cause
- * (it needs event_cb, see producerConfig); the connect fails at once with it, in the words of
- * our TLS/SASL variables. The library's own connect goes on until its timeout and then lets go
- * of its connections, as after any failed connect: a disconnect meanwhile would only wait for it.
+ * (it needs event_cb, see producerConfig); the connect fails with it, in the words of our TLS/SASL
+ * variables, as soon as the attempt under way has ended (see connect).
  */
 function securityFailure(message: string): unknown {
   if (/alert (bad certificate|certificate required|unknown ca)/.test(message)) {
@@ -157,25 +162,53 @@ function securityFailure(message: string): unknown {
   return new Error(message);
 }
 
-function connect(client: Producer | KafkaConsumer, log: Logger): Promise<void> {
+/** How long a connect may take in all (librdkafka keeps trying a broker that is down meanwhile). */
+const CONNECT_TIMEOUT_MS = 30000;
+/** What one connect attempt may take beyond the connection timeout: the metadata request it ends with. */
+const CONNECT_ATTEMPT_MARGIN_MS = 1000;
+/** librdkafka's codes for a connect attempt that ran out of time: worth another attempt. */
+const CONNECT_TIMED_OUT = new Set([-195, -185]);
+
+/**
+ * librdkafka's connect ends with a metadata request that cannot be cancelled: refused, it went on
+ * for its whole timeout (30 s), and a disconnect meanwhile only waited for it (the binding holds
+ * the client's lock), so a process could not exit for 30 s after a refused login. The first
+ * attempt therefore lasts at most the connection timeout plus CONNECT_ATTEMPT_MARGIN_MS; one that
+ * times out is followed by one twice as long (a slow broker on a busy machine still gets the time
+ * it needs), until CONNECT_TIMEOUT_MS. A refusal ends the loop; the connect then rejects once
+ * the attempt under way has ended (within its bound): a failed connect leaves nothing running,
+ * and the library has let go of its connections itself, as after any failed connect.
+ */
+async function connect(client: Producer | KafkaConsumer, settings: Settings['kafka'], log: Logger): Promise<void> {
   // Both clients emit event.error and event.log; the typings' event unions just do not overlap.
   const events = client as unknown as NodeJS.EventEmitter;
   events.on('event.error', (err: LibrdKafkaError) => log.debug({ err }, 'librdkafka error event'));
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    const onLog = (entry: LibrdKafkaLog): void => {
-      if (entry.fac === 'FAIL' && SECURITY_FAILURE.test(entry.message)) settle(securityFailure(entry.message));
-    };
-    const settle = (err: unknown): void => {
-      if (settled) return;
-      settled = true;
-      events.removeListener('event.log', onLog);
-      if (err) reject(err);
-      else resolve();
-    };
-    events.on('event.log', onLog);
-    client.connect({ timeout: 30000 }, (err) => settle(err));
-  });
+  let refuse: (err: unknown) => void = () => undefined;
+  const refused = new Promise<never>((_, reject) => (refuse = reject));
+  refused.catch(() => undefined);
+  const onLog = (entry: LibrdKafkaLog): void => {
+    if (entry.fac === 'FAIL' && SECURITY_FAILURE.test(entry.message)) refuse(securityFailure(entry.message));
+  };
+  events.on('event.log', onLog);
+  const deadline = Date.now() + CONNECT_TIMEOUT_MS;
+  try {
+    for (let bound = settings.connectionTimeoutMs + CONNECT_ATTEMPT_MARGIN_MS; ; bound *= 2) {
+      const timeout = Math.max(1, Math.min(bound, deadline - Date.now()));
+      const attempt = new Promise<void>((resolve, reject) => {
+        client.connect({ timeout }, (err) => (err ? reject(err) : resolve()));
+      });
+      try {
+        return await Promise.race([attempt, refused]);
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        if (typeof code === 'number' && CONNECT_TIMED_OUT.has(code) && Date.now() < deadline) continue;
+        await attempt.catch(() => undefined);
+        throw err;
+      }
+    }
+  } finally {
+    events.removeListener('event.log', onLog);
+  }
 }
 
 /** Never rejects. A producer first flushes what it holds, for at most 2 s (the records of an open transaction are void anyway). */
@@ -229,7 +262,7 @@ class ConfluentTransactionalProducer implements TransactionalProducer {
       'transaction.timeout.ms': this.options.transactionTimeoutMs,
     });
     try {
-      await connect(producer, this.client.log);
+      await connect(producer, this.client.settings, this.client.log);
     } catch (err) {
       // A failed connect lets go of its connections itself (see connect).
       throw translateKafkaError(err, `fencing ${this.id}`);
@@ -367,7 +400,7 @@ class ConfluentIdempotentProducer implements IdempotentProducer {
       for (const call of this.waiting) call.failure ??= err;
     });
     try {
-      await connect(producer, this.client.log);
+      await connect(producer, this.client.settings, this.client.log);
     } catch (err) {
       throw translateKafkaError(err, 'connecting the producer');
     }
@@ -489,7 +522,7 @@ class ConfluentProducerClient implements ProducerClient {
         },
         {},
       );
-      consumer = connect(created, this.log).then(() => created);
+      consumer = connect(created, this.settings, this.log).then(() => created);
       // A failed connect is not cached: the next commit tries again.
       consumer.catch(() => this.consumers.delete(groupId));
       this.consumers.set(groupId, consumer);

@@ -13,6 +13,7 @@ export interface Metrics {
   apiRequestSeconds: Histogram<'route'>;
   apiTriggersPerSend: Histogram<'outcome'>;
   apiSendSeconds: Histogram<'outcome'>;
+  cassandraRequests: Counter<'outcome'>;
 }
 
 export function createMetrics(registry = new Registry(), withDefaults = false): Metrics {
@@ -78,11 +79,20 @@ export function createMetrics(registry = new Registry(), withDefaults = false): 
       buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
       registers: [registry],
     }),
+    // Counted by the driver's request tracker: shows which process reads how much (the processor
+    // reads nothing for an API trigger that carries its enrolments).
+    cassandraRequests: new Counter({
+      name: 'sync_cassandra_requests_total',
+      help: 'Requests this process sent to Cassandra (queries, not connection upkeep), by outcome',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
   };
   // Series that exist from the start at 0: Prometheus's rate() and increase() cannot see a
   // counter's first increment when the series appears already at 1, so a process's first dead
   // letter would never show on the dashboard.
   for (const outcome of ['done', 'dead-lettered']) metrics.triggersProcessed.inc({ outcome }, 0);
   for (const code of errorCodes) metrics.triggersDeadLettered.inc({ code }, 0);
+  for (const outcome of ['ok', 'error']) metrics.cassandraRequests.inc({ outcome }, 0);
   return metrics;
 }

@@ -3,7 +3,8 @@ import { TASK_HEADER } from '../../processors/enrolment-sync';
 import type { Settings } from '../config';
 import { SyncError } from '../errors';
 import { connectTo, createKafka, translateKafkaError } from '../kafka/client';
-import { createLogger } from '../observability/logger';
+import { createProducerClient } from '../kafka/producers';
+import { createLogger, type Logger } from '../observability/logger';
 import {
   deadLetterJson,
   DEFAULT_VALUE_BYTES,
@@ -146,7 +147,7 @@ async function replay(
   io: DlqOutput,
 ): Promise<void> {
   const { topics } = settings;
-  await withKafka(settings, async (kafka, admin) => {
+  await withKafka(settings, async (kafka, admin, log) => {
     const chosen: DeadLetter[] = [];
     const { selection } = await readDeadLetters(
       kafka,
@@ -199,7 +200,14 @@ async function replay(
       io.out(`${replayable.length} dead letters would be replayed (dry run: nothing was sent)`);
       return;
     }
-    const sent = await replayDeadLetters(kafka, replayable, topics.deadLetter, target, settings.processor.groupId);
+    // The adapter is created only now: a dry run or a refusal never loads the librdkafka binding.
+    const producers = await createProducerClient(settings.kafka, kafka, log);
+    let sent: Awaited<ReturnType<typeof replayDeadLetters>>;
+    try {
+      sent = await replayDeadLetters(producers, replayable, topics.deadLetter, target, settings.processor.groupId);
+    } finally {
+      await producers.close();
+    }
     for (const { dl, topic } of sent) io.out(`replayed ${dl.partition}:${dl.offset} to ${topic}`);
     io.out(`${sent.length} dead letters replayed`);
   });
@@ -207,13 +215,18 @@ async function replay(
 
 async function withKafka<T>(
   settings: Settings,
-  fn: (kafka: ReturnType<typeof createKafka>, admin: ReturnType<ReturnType<typeof createKafka>['admin']>) => Promise<T>,
+  fn: (
+    kafka: ReturnType<typeof createKafka>,
+    admin: ReturnType<ReturnType<typeof createKafka>['admin']>,
+    log: Logger,
+  ) => Promise<T>,
 ): Promise<T> {
-  const kafka = createKafka(settings.kafka, createLogger('warn'));
+  const log = createLogger('warn');
+  const kafka = createKafka(settings.kafka, log);
   const admin = kafka.admin();
   await connectTo(admin, settings.kafka.brokers);
   try {
-    return await fn(kafka, admin);
+    return await fn(kafka, admin, log);
   } finally {
     await admin.disconnect().catch(() => undefined);
   }

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type { Admin, IHeaders, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
+import type { Admin, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import { TASK_HEADER } from '../../processors/enrolment-sync';
 import { parseRequestedAt } from '../../processors/enrolment-sync/trigger';
 import { SyncError } from '../errors';
-import { javaCompatiblePartitioner, translateKafkaError } from '../kafka/client';
+import { translateKafkaError } from '../kafka/client';
+import type { ProducerClient, ProducerRecord } from '../kafka/ports';
 import { readToEnd, type PartitionRange } from '../kafka/read-to-end';
 import { DEAD_LETTER_HEADERS } from '../streams/dead-letter';
 
@@ -318,7 +319,7 @@ export function replayRecord(
   deadLetterTopic: string,
   target: ReplayTarget,
   now: Date,
-): { topic: string; message: Message } {
+): { topic: string; message: ProducerRecord } {
   const ours = new Set<string>([...Object.values(DEAD_LETTER_HEADERS), ...Object.values(REPLAY_HEADERS)]);
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(dl.headers)) if (!ours.has(name)) headers[name] = value;
@@ -326,11 +327,13 @@ export function replayRecord(
   headers[REPLAY_HEADERS.partition] = String(dl.partition);
   headers[REPLAY_HEADERS.offset] = dl.offset;
   headers[REPLAY_HEADERS.at] = now.toISOString();
-  const message: Message = { key: dl.key, value: dl.value, headers };
+  const message: ProducerRecord = { key: dl.key, value: dl.value, headers };
   if (dl.headers[TASK_HEADER] !== undefined) {
     const p = dl.source?.partition;
-    if (p !== undefined && p < target.taskPartitions) message.partition = p;
-    return { topic: target.taskTopic, message };
+    return {
+      topic: target.taskTopic,
+      message: p !== undefined && p < target.taskPartitions ? { ...message, partition: p } : message,
+    };
   }
   return { topic: target.triggerTopic, message };
 }
@@ -469,13 +472,17 @@ export async function readDeadLetters(
   return { selection, scanned, matched };
 }
 
+/** kafkajs's default, which replays had before they went through the producer ports. */
+const REPLAY_TRANSACTION_TIMEOUT_MS = 60000;
+
 /**
  * Sends the dead letters back in one transaction: all of them or, if anything fails, none.
  * The transactional id is new for every run, so two operators replaying at once do not fence
- * each other; it starts with the consumer group, the prefix the processor's ids share.
+ * each other; it starts with the consumer group, the prefix the processor's ids share. The
+ * producer comes from the adapter KAFKA_CLIENT names, as the processor's and the API's do.
  */
 export async function replayDeadLetters(
-  kafka: Kafka,
+  producers: ProducerClient,
   deadLetters: readonly DeadLetter[],
   deadLetterTopic: string,
   target: ReplayTarget,
@@ -484,33 +491,26 @@ export async function replayDeadLetters(
 ): Promise<Array<{ dl: DeadLetter; topic: string }>> {
   const records = deadLetters.map((dl) => ({ dl, ...replayRecord(dl, deadLetterTopic, target, now) }));
   if (records.length === 0) return [];
-  const producer: Producer = kafka.producer({
+  const producer = producers.transactionalProducer({
     transactionalId: `${groupId}-dlq-replay-${randomUUID()}`,
-    idempotent: true,
-    maxInFlightRequests: 1,
-    allowAutoTopicCreation: false,
-    // The key picks the partition as the Java client would, as for any trigger we publish.
-    createPartitioner: javaCompatiblePartitioner,
+    transactionTimeoutMs: REPLAY_TRANSACTION_TIMEOUT_MS,
   });
   try {
-    await producer.connect();
-    const txn = await producer.transaction();
+    await producer.open();
+    await producer.begin();
     try {
-      const byTopic = new Map<string, Message[]>();
+      const byTopic = new Map<string, ProducerRecord[]>();
       for (const r of records) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r.message]);
-      await txn.sendBatch({
-        acks: -1,
-        topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-      });
-      await txn.commit();
+      await producer.send([...byTopic].map(([topic, messages]) => ({ topic, messages })));
+      await producer.commit();
     } catch (err) {
-      await txn.abort().catch(() => undefined);
+      await producer.abort().catch(() => undefined);
       throw err;
     }
   } catch (err) {
     throw translateKafkaError(err, `replaying dead letters from ${deadLetterTopic}`);
   } finally {
-    await producer.disconnect().catch(() => undefined);
+    await producer.close();
   }
   return records.map(({ dl, topic }) => ({ dl, topic }));
 }

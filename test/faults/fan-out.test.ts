@@ -31,8 +31,10 @@ beforeAll(async () => {
   world = new World({ partitions: 3 });
   await world.migrate();
   batch = await seedBatch(world, { courseId: COURSE, batchId: BATCH, rows: 60000, inactiveEvery: 10 });
-  committed = await TopicReader.start(world, world.topics.output, 'read_committed');
-  uncommitted = await TopicReader.start(world, world.topics.output, 'read_uncommitted');
+  [committed, uncommitted] = await Promise.all([
+    TopicReader.start(world, world.topics.output, 'read_committed'),
+    TopicReader.start(world, world.topics.output, 'read_uncommitted'),
+  ]);
 }, 180000);
 
 afterAll(async () => {
@@ -75,8 +77,7 @@ test('three processors share one whole-batch trigger; one killed with kill -9 mi
   await victim.kill9();
 
   expect(await committed.waitFor((r) => r.distinct >= batch.active.size, 180000)).toBe(true);
-  await committed.settle(3000, 15000);
-  await uncommitted.settle(3000, 15000);
+  await Promise.all([committed.settle(3000, 15000), uncommitted.settle(3000, 15000)]);
   const redone = uncommitted.total - committed.total;
 
   let final = await status(triggerId);

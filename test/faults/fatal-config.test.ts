@@ -36,8 +36,10 @@ test('SYNC_READ_PLAN=index without the batchid index: exit non-zero with a messa
     .filter((l) => l.stream === 'stderr' && (!l.json || Number(l.json.level) >= 50))
     .map((l) => l.raw);
   const namesCause = errorLines.some((t) => /index/i.test(t) && /batchid|SYNC_READ_PLAN/i.test(t));
-  const dead = await TopicReader.start(world, world.topics.deadLetter, 'read_uncommitted');
-  const output = await TopicReader.start(world, world.topics.output, 'read_uncommitted');
+  const [dead, output] = await Promise.all([
+    TopicReader.start(world, world.topics.deadLetter, 'read_uncommitted'),
+    TopicReader.start(world, world.topics.output, 'read_uncommitted'),
+  ]);
   await sleep(3000);
   console.log(JSON.stringify({ test: 'fatal config', exit, errorLines: errorLines.map((t) => t.slice(0, 200)) }));
 

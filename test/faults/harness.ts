@@ -468,6 +468,7 @@ export interface Topics {
   output: string;
   deadLetter: string;
   checkpoints: string;
+  tasks: string;
 }
 
 export interface WorldOptions {
@@ -488,6 +489,7 @@ export class World {
     output: `${this.syncEnv}.batch.enrolment.sync.request`,
     deadLetter: `${this.syncEnv}.enrolment.sync.trigger.dlq`,
     checkpoints: `${this.syncEnv}.enrolment.sync.checkpoints`,
+    tasks: `${this.syncEnv}.enrolment.sync.tasks`,
   };
   /** The processor's consumer group, as the product names it (`{SYNC_ENV}.enrolment-sync`). */
   readonly groupId = `${this.syncEnv}.enrolment-sync`;
@@ -590,8 +592,11 @@ export class World {
     return meta?.partition ?? -1;
   }
 
-  /** The members of the processor group now, each with the trigger partitions it owns. */
-  async groupMembers(): Promise<{ state: string; members: Array<{ memberId: string; partitions: number[] }> }> {
+  /** The members of the processor group now, each with the trigger and task partitions it owns. */
+  async groupMembers(): Promise<{
+    state: string;
+    members: Array<{ memberId: string; partitions: number[]; taskPartitions: number[] }>;
+  }> {
     const { groups } = await this.admin.describeGroups([this.groupId]);
     const group = groups[0];
     if (!group) return { state: 'Unknown', members: [] };
@@ -599,13 +604,16 @@ export class World {
       state: group.state,
       members: group.members.map((m) => {
         let partitions: number[];
+        let taskPartitions: number[];
         try {
           const assignment = AssignerProtocol.MemberAssignment.decode(m.memberAssignment);
           partitions = assignment?.assignment[this.topics.trigger] ?? [];
+          taskPartitions = assignment?.assignment[this.topics.tasks] ?? [];
         } catch {
           partitions = [];
+          taskPartitions = [];
         }
-        return { memberId: m.memberId, partitions };
+        return { memberId: m.memberId, partitions, taskPartitions };
       }),
     };
   }
@@ -624,29 +632,44 @@ export class World {
   }
 
   /**
-   * Which of `candidates` is expanding the trigger on `partition`. Expanding burns CPU, so the
-   * processes are measured over a second: the group member that owns the trigger's partition
-   * (member ids start with the client id) when it is among the busy ones (at least half the
-   * busiest one's CPU), else the busiest.
+   * Which of `candidates` is expanding the trigger on `partition`: the member that owns that
+   * trigger partition, unless the trigger was split into token-range tasks (its owner logs it),
+   * in which case the members that own task partitions expand it (with the task topic's
+   * partitions assigned apart from the trigger topic's, that is usually another member).
+   * Among several such owners, the busiest; the CPU each process used over a second is measured
+   * and reported (`busy`: at least half the busiest one's), but an idle member of a group still
+   * reads the status and checkpoint topics, so on a loaded machine CPU alone cannot tell.
    */
   async expandingProcess(
     candidates: ProcessorProcess[],
     partition: number,
-  ): Promise<{ process: ProcessorProcess; how: string; busy: ProcessorProcess[] }> {
+  ): Promise<{ process: ProcessorProcess; how: string; busy: ProcessorProcess[]; split: boolean }> {
     const before = candidates.map((p) => p.cpuTicks());
     await sleep(1000);
     const used = candidates.map((p, i) => p.cpuTicks() - (before[i] ?? 0));
     const most = Math.max(...used);
     const busy = candidates.filter((_, i) => (used[i] ?? 0) >= 0.5 * most);
     const ticks = `CPU ticks in 1 s: ${candidates.map((p, i) => `${p.name} ${used[i]}`).join(', ')}`;
-    const group = await this.groupMembers();
-    const owner = candidates.findIndex((p) =>
-      group.members.some((m) => m.memberId.startsWith(`${this.clientId(p.name)}-`) && m.partitions.includes(partition)),
+    const split = candidates.some(
+      (p) => p.linesMatching(/"msg":"whole batch split into token-range tasks"/).length > 0,
     );
-    if (owner >= 0 && (used[owner] ?? 0) >= 0.5 * most) {
-      return { process: candidates[owner] as ProcessorProcess, how: `owns the trigger partition; ${ticks}`, busy };
+    const group = await this.groupMembers();
+    const owners = candidates
+      .map((p, i) => ({ p, used: used[i] ?? 0 }))
+      .filter(({ p }) =>
+        group.members.some(
+          (m) =>
+            m.memberId.startsWith(`${this.clientId(p.name)}-`) &&
+            (split ? m.taskPartitions.length > 0 : m.partitions.includes(partition)),
+        ),
+      )
+      .sort((x, y) => y.used - x.used);
+    const owner = owners[0];
+    if (owner) {
+      const what = split ? 'owns task partitions (the trigger was split into tasks)' : 'owns the trigger partition';
+      return { process: owner.p, how: `${what}; ${ticks}`, busy, split };
     }
-    return { process: candidates[used.indexOf(most)] as ProcessorProcess, how: `busiest; ${ticks}`, busy };
+    return { process: candidates[used.indexOf(most)] as ProcessorProcess, how: `busiest; ${ticks}`, busy, split };
   }
 
   /** Best effort, every step attempted: processes, readers, topics, groups, keyspace, clients. */

@@ -115,8 +115,10 @@ describe.each(['exactly_once', 'at_least_once'])('SYNC_PROCESSING_GUARANTEE=%s',
   });
 
   test(`${GARBAGE} garbage messages all dead-lettered with headers; ${VALID} valid triggers' events exactly once`, async () => {
-    const committed = await TopicReader.start(world, world.topics.output, 'read_committed');
-    const dead = await TopicReader.start(world, world.topics.deadLetter, 'read_committed');
+    const [committed, dead] = await Promise.all([
+      TopicReader.start(world, world.topics.output, 'read_committed'),
+      TopicReader.start(world, world.topics.deadLetter, 'read_committed'),
+    ]);
     const p = await world.startProcessor('poison', { SYNC_PROCESSING_GUARANTEE: guarantee });
 
     const bad = garbage(GARBAGE, COURSE, BATCH);
@@ -136,8 +138,7 @@ describe.each(['exactly_once', 'at_least_once'])('SYNC_PROCESSING_GUARANTEE=%s',
 
     await dead.waitFor((r) => r.total >= GARBAGE, 180000);
     await committed.waitFor((r) => r.distinct >= users.expected.size, 60000);
-    await dead.settle(3000, 10000);
-    await committed.settle(3000, 10000);
+    await Promise.all([dead.settle(3000, 10000), committed.settle(3000, 10000)]);
 
     const problems: string[] = [];
     const byKey = new Map<string, number>();

@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { loadConfig, type Settings } from '../../src/config';
 import { kafkaSecurity } from '../../src/kafka/client';
@@ -89,7 +91,8 @@ describe('the confluent producer adapter over TLS with SASL, and mutual TLS (rea
 
 describe('the confluent producer adapter: a wrong password or an untrusted certificate is named', () => {
   const open = async (env: Record<string, string>) => {
-    const client = confluentProducerClient(kafkaSettings(env), log);
+    // A refused open() waits for librdkafka's connect attempt under way, which this bounds (+ 1 s).
+    const client = confluentProducerClient(kafkaSettings({ KAFKA_CONNECTION_TIMEOUT_MS: '2000', ...env }), log);
     const producer = client.transactionalProducer({
       transactionalId: `secure-refused-${randomBytes(4).toString('hex')}`,
       transactionTimeoutMs: 30000,
@@ -128,4 +131,53 @@ describe('the confluent producer adapter: a wrong password or an untrusted certi
     expect(err).toMatchObject({ code: 'SYNC_TLS', retriable: false });
     expect(err!.message).toMatch(/refused our client certificate.*KAFKA_TLS_CERT_FILE/);
   });
+});
+
+/**
+ * A child process (the source compiled on the fly by typescript, as ts-jest would) whose producer's
+ * login is refused: it reports when close() resolved, and the parent sees when the process ended.
+ */
+const REFUSED_CHILD = `
+const fs = require('node:fs');
+const ts = require('typescript');
+require.extensions['.ts'] = (module, file) => module._compile(ts.transpileModule(fs.readFileSync(file, 'utf8'), {
+  compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
+}).outputText, file);
+const root = process.env.REFUSED_ROOT;
+const { loadConfig } = require(root + '/src/config');
+const { confluentProducerClient } = require(root + '/src/kafka/confluent-producer');
+const { createLogger } = require(root + '/src/observability/logger');
+(async () => {
+  const client = confluentProducerClient(loadConfig(process.env).kafka, createLogger('silent'));
+  const producer = client.transactionalProducer({ transactionalId: 'secure-refused-child', transactionTimeoutMs: 30000 });
+  let code = 'opened';
+  const startedAt = Date.now();
+  try { await producer.open(); } catch (err) { code = err.code; }
+  const refusedAt = Date.now();
+  await producer.close();
+  await client.close();
+  console.log(JSON.stringify({ code, startedAt, refusedAt, closedAt: Date.now() }));
+})();
+`;
+
+describe('the confluent producer adapter: a refused login leaves nothing running once closed', () => {
+  test('the process exits as soon as the producer is closed, not when librdkafka gives up its connect (30 s)', async () => {
+    const env = {
+      ...process.env,
+      ...servers.env({ KAFKA_SASL_PASSWORD: 'not-the-password' }),
+      LOG_LEVEL: 'silent',
+      KAFKA_CONNECTION_TIMEOUT_MS: '2000',
+      REFUSED_ROOT: path.resolve(__dirname, '../..'),
+    };
+    const child = spawn(process.execPath, ['-e', REFUSED_CHILD], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const exitedAt = await new Promise<number>((resolve) => child.once('exit', () => resolve(Date.now())));
+    const report = JSON.parse(out) as { code: string; startedAt: number; refusedAt: number; closedAt: number };
+    expect(report.code).toBe('SYNC_UNAUTHORIZED');
+    // open() rejects once librdkafka's attempt under way has ended: the connection timeout + 1 s ...
+    expect(report.refusedAt - report.startedAt).toBeLessThan(2000 + 1000 + 2000);
+    // ... and then nothing keeps the process alive: it used to run on for the rest of 30 s.
+    expect(exitedAt - report.closedAt).toBeLessThan(3000);
+  }, 60000);
 });

@@ -4,7 +4,7 @@ import { createLogger } from '../../../src/observability/logger';
 import { createTestContext, readTopic, type TestContext } from '../../helpers/context';
 
 /**
- * librdkafka's queue is bounded (queue.buffering.max.messages 20,000) so that it cannot hold a
+ * librdkafka's queue is bounded (queue.buffering.max.messages 5,000) so that it cannot hold a
  * whole transaction's records in memory. A record counts against the bound until its delivery
  * report is served: this checks that a transaction larger than the queue still goes through,
  * i.e. that delivered records leave the queue while the transaction is open.
@@ -23,7 +23,7 @@ describe('confluent transactional producer, bounded queue', () => {
     await ctx.cleanup();
   });
 
-  test('one transaction of 50,000 records (2.5 × the queue) commits, every record read_committed', async () => {
+  test('one transaction of 50,000 records (10 × the queue) commits, every record read_committed', async () => {
     const topic = ctx.settings.topics.output;
     producer = client.transactionalProducer({ transactionalId: `queue-${ctx.id}`, transactionTimeoutMs: 60_000 });
     await producer.open();
