@@ -14,7 +14,8 @@
  *                              external, the rest; bench/memory-sampler.ts)
  *   --clients                  only expand the big batch exactly once with each Kafka client
  *                              (KAFKA_CLIENT), BENCH_REPEAT times each (default 1), alternating;
- *                              BENCH_CLIENTS=confluent (comma-separated) runs only those
+ *                              BENCH_CLIENTS=confluent (comma-separated) runs only those,
+ *                              BENCH_GUARANTEE=at_least_once expands at least once instead
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -248,16 +249,25 @@ function procStats(pid: number): ProcStats {
  * workers, libuv's pool, librdkafka's rdk:broker… threads), so the native share of CPU-s shows
  * beside what a JavaScript profile of the main thread sees.
  */
-function threadCpuMs(pid: number): Map<string, { ms: number; threads: number }> {
-  const out = new Map<string, { ms: number; threads: number }>();
+interface ThreadCpu {
+  ms: number;
+  threads: number;
+  /** Times the threads went to sleep waiting (voluntary context switches): their wake-ups. */
+  waits: number;
+}
+
+function threadCpuMs(pid: number): Map<string, ThreadCpu> {
+  const out = new Map<string, ThreadCpu>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/\d+/g, '#');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const ms = ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-      const sum = out.get(name) ?? { ms: 0, threads: 0 };
-      out.set(name, { ms: sum.ms + ms, threads: sum.threads + 1 });
+      const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+      const waits = Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      const sum = out.get(name) ?? { ms: 0, threads: 0, waits: 0 };
+      out.set(name, { ms: sum.ms + ms, threads: sum.threads + 1, waits: sum.waits + waits });
     } catch {
       // the thread ended between the listing and the read
     }
@@ -265,15 +275,19 @@ function threadCpuMs(pid: number): Map<string, { ms: number; threads: number }> 
   return out;
 }
 
-function threadCpuDelta(
-  before: Map<string, { ms: number; threads: number }>,
-  after: Map<string, { ms: number; threads: number }>,
-): string {
+function threadCpuDelta(before: Map<string, ThreadCpu>, after: Map<string, ThreadCpu>): string {
   return [...after]
-    .map(([name, now]) => [`${name} ×${now.threads}`, now.ms - (before.get(name)?.ms ?? 0)] as const)
+    .map(
+      ([name, now]) =>
+        [
+          `${name} ×${now.threads}`,
+          now.ms - (before.get(name)?.ms ?? 0),
+          now.waits - (before.get(name)?.waits ?? 0),
+        ] as const,
+    )
     .filter(([, ms]) => ms > 0)
     .sort((a, b) => b[1] - a[1])
-    .map(([name, ms]) => `${name} ${(ms / 1000).toFixed(2)} s`)
+    .map(([name, ms, waits]) => `${name} ${(ms / 1000).toFixed(2)} s (${waits} waits)`)
     .join(', ');
 }
 
@@ -575,6 +589,11 @@ async function expansion(
     // With several members, let the group settle on all of them before the trigger arrives.
     if (processes > 1) await new Promise((r) => setTimeout(r, 3000));
     const joinsBefore = children.map((c) => joinsOf(c.output));
+    // What the processor spends with nothing to do (consumers polling, librdkafka's timers),
+    // over a second before the trigger: the part of the window's CPU that is time, not events.
+    const idleStart = procStats(child.pid as number).cpuMs;
+    await new Promise((r) => setTimeout(r, 1000));
+    const idleMsPerS = procStats(child.pid as number).cpuMs - idleStart;
     const cpuBefore = children.map((c) => procStats(c.child.pid as number).cpuMs);
     const threadsBefore = threadCpuMs(child.pid as number);
     const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
@@ -608,7 +627,10 @@ async function expansion(
     );
     const ms = Date.now() - started;
     const each = children.map((c) => procStats(c.child.pid as number));
-    log(`  processor CPU by thread: ${threadCpuDelta(threadsBefore, threadCpuMs(child.pid as number))}`);
+    log(
+      `  processor CPU by thread: ${threadCpuDelta(threadsBefore, threadCpuMs(child.pid as number))}; ` +
+        `idle before the trigger ${idleMsPerS} CPU-ms/s; load ${os.loadavg()[0]?.toFixed(1)}`,
+    );
     const stats: ProcStats = {
       cpuMs: each.reduce((n, st, i) => n + st.cpuMs - (cpuBefore[i] as number), 0),
       peakRssMb: Math.max(...each.map((st) => st.peakRssMb)),
@@ -674,9 +696,12 @@ interface ClientRun {
 }
 
 /** (3c) The big batch expanded exactly once with one client: events/s and processor CPU-s per 1M events. */
-async function clientExpansion(client: ClientName): Promise<ClientRun> {
-  log(`(3c) expansion of the ${TARGET.toLocaleString()}-user batch, exactly once, KAFKA_CLIENT=${client}`);
-  const r = await expansion(BIG_BATCH, TARGET, 'exactly_once', { KAFKA_CLIENT: client }, 'count');
+async function clientExpansion(
+  client: ClientName,
+  guarantee: 'exactly_once' | 'at_least_once' = 'exactly_once',
+): Promise<ClientRun> {
+  log(`(3c) expansion of the ${TARGET.toLocaleString()}-user batch, ${guarantee}, KAFKA_CLIENT=${client}`);
+  const r = await expansion(BIG_BATCH, TARGET, guarantee, { KAFKA_CLIENT: client }, 'count');
   const run = {
     client,
     rate: r.rate,
@@ -1191,8 +1216,10 @@ async function main(): Promise<void> {
     const runs: ClientRun[] = [];
     // Alternating, so a busy spell on the shared machine does not fall on one client only.
     const only = process.env.BENCH_CLIENTS?.split(',');
+    const guarantee = process.env.BENCH_GUARANTEE === 'at_least_once' ? 'at_least_once' : 'exactly_once';
     for (let i = 0; i < Number(process.env.BENCH_REPEAT ?? 1); i++) {
-      for (const client of CLIENTS) if (!only || only.includes(client)) runs.push(await clientExpansion(client));
+      for (const client of CLIENTS)
+        if (!only || only.includes(client)) runs.push(await clientExpansion(client, guarantee));
     }
     recordClientRuns(runs);
     for (const r of runs) console.log(`${r.client}\t${r.rate} events/s\t${r.cpuSPerMillion} CPU-s per 1M events`);

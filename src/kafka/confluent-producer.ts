@@ -354,54 +354,129 @@ class ConfluentTransactionalProducer implements TransactionalProducer {
   }
 }
 
-/** What one send() waits for: its records' delivery reports, and the first failure among them. */
-interface Delivery {
-  remaining: number;
-  error: unknown;
-  settle: () => void;
-}
+/** librdkafka's "timed out": a flush whose wait ended with records still outstanding. */
+const ERR_TIMED_OUT = -185;
 
-/** At-least-once: send resolves when librdkafka reports every record delivered (acks=all). */
+/**
+ * At-least-once: send resolves when librdkafka has delivered every record of it (acks=all), and
+ * enqueue only queues records, as a transaction's records are queued until its commit.
+ *
+ * Not by a delivery report per record: the binding turns each into a JavaScript object and a
+ * callback on the main thread, which made at-least-once cost more than twice the CPU of
+ * exactly-once (docs/benchmarks.md, "CPU per event with librdkafka"). librdkafka reports only
+ * failed records here (delivery.report.only.error), and send and flush wait for a flush of
+ * librdkafka's that began after they were called: when it ends, every record queued before was
+ * delivered or failed, and a failure's report was dispatched before its completion (see
+ * `flushed`). Calls that overlap share one flush at a time, so at most one libuv worker waits per
+ * producer; librdkafka sends at once, ignoring linger.ms, while it flushes, which is why the sink
+ * enqueues and flushes once per commit rather than once per send.
+ */
 class ConfluentIdempotentProducer implements IdempotentProducer {
   private producer: Producer | undefined;
+  /**
+   * The sends and flushes waiting, each with the first failure reported meanwhile. A report
+   * does not say whose record failed, so it fails every call waiting then: the failed record's
+   * own is among them, and a call failed too many is redone, never lost.
+   */
+  private readonly waiting = new Set<{ failure?: LibrdKafkaError }>();
+  /** A failure reported while nothing waited (a record only enqueued): the next call's. */
+  private unclaimed: LibrdKafkaError | undefined;
+  private flushing: Promise<void> | undefined;
+  /** The flush to start when the running one ends, shared by the calls that came meanwhile. */
+  private next: Promise<void> | undefined;
 
   constructor(private readonly client: ConfluentProducerClient) {}
 
   async open(): Promise<void> {
     if (this.producer) return;
-    const producer = new Producer({ ...producerConfig(this.client.settings), dr_cb: true });
-    producer.on('delivery-report', (err, report) => {
-      const delivery = report.opaque as Delivery | undefined;
-      if (!delivery) return;
-      if (err) delivery.error ??= err;
-      if (--delivery.remaining === 0) delivery.settle();
+    const producer = new Producer({
+      ...producerConfig(this.client.settings),
+      dr_cb: true,
+      'delivery.report.only.error': true,
+    });
+    producer.on('delivery-report', (err) => {
+      if (!err) return;
+      if (this.waiting.size === 0) this.unclaimed ??= err;
+      for (const call of this.waiting) call.failure ??= err;
     });
     try {
       await connect(producer, this.client.settings, this.client.log);
     } catch (err) {
       throw translateKafkaError(err, 'connecting the producer');
     }
-    // Delivery reports reach JavaScript only when polled.
-    producer.setPollInterval(5);
+    // A failed record's report reaches JavaScript when polled (a flush polls too).
+    producer.setPollInterval(DELIVERY_POLL_MS);
     this.producer = producer;
   }
 
-  async send(batches: readonly TopicRecords[]): Promise<void> {
+  async enqueue(batches: readonly TopicRecords[]): Promise<void> {
     const what = `produce to ${batches.map((b) => b.topic).join(',')}`;
     const producer = this.producer;
     if (!producer) throw translateKafkaError(new Error('producer not open'), what);
-    const count = batches.reduce((n, b) => n + b.messages.length, 0);
-    if (count === 0) return;
-    let settle!: () => void;
-    const settled = new Promise<void>((resolve) => (settle = resolve));
-    const delivery: Delivery = { remaining: count, error: undefined, settle };
     try {
-      await enqueue(producer, batches, () => delivery);
+      await enqueue(producer, batches);
     } catch (err) {
       throw translateKafkaError(err, what);
     }
-    await settled;
-    if (delivery.error !== undefined) throw translateKafkaError(delivery.error, what);
+  }
+
+  async send(batches: readonly TopicRecords[]): Promise<void> {
+    await this.acknowledged(`produce to ${batches.map((b) => b.topic).join(',')}`, (producer) =>
+      enqueue(producer, batches),
+    );
+  }
+
+  flush(): Promise<void> {
+    return this.acknowledged('flushing the producer', async () => undefined);
+  }
+
+  private async acknowledged(what: string, before: (producer: Producer) => Promise<void>): Promise<void> {
+    const producer = this.producer;
+    if (!producer) throw translateKafkaError(new Error('producer not open'), what);
+    const call: { failure?: LibrdKafkaError } = { failure: this.unclaimed };
+    this.unclaimed = undefined;
+    this.waiting.add(call);
+    try {
+      await before(producer);
+      await this.flushed(producer);
+      if (call.failure !== undefined) throw call.failure;
+    } catch (err) {
+      throw translateKafkaError(err, what);
+    } finally {
+      this.waiting.delete(call);
+    }
+  }
+
+  /** Resolves once a flush that started after this call has ended with nothing outstanding. */
+  private flushed(producer: Producer): Promise<void> {
+    if (!this.flushing) {
+      this.flushing = this.flushOnce(producer).finally(() => (this.flushing = undefined));
+      return this.flushing;
+    }
+    this.next ??= this.flushing
+      .catch(() => undefined)
+      .then(() => {
+        this.next = undefined;
+        return this.flushed(producer);
+      });
+    return this.next;
+  }
+
+  private async flushOnce(producer: Producer): Promise<void> {
+    for (;;) {
+      try {
+        await call((done) => producer.flush(this.client.settings.requestTimeoutMs, done));
+        break;
+      } catch (err) {
+        // Records still in flight (a broker down): librdkafka delivers or fails each within
+        // message.timeout.ms, which is what a send waits for, as with a report per record.
+        if ((err as { code?: unknown }).code !== ERR_TIMED_OUT || this.producer !== producer) throw err;
+      }
+    }
+    // The flush's completion and a failed record's report both reach the event loop through
+    // uv_async handles, the report first but served in the same pass, maybe after the flush's
+    // callback; setImmediate runs after that pass.
+    await new Promise((resolve) => setImmediate(resolve));
   }
 
   async close(): Promise<void> {

@@ -183,6 +183,14 @@ class KafkajsIdempotentProducer implements IdempotentProducer {
     }
   }
 
+  /** kafkajs resolves a send only when it is acknowledged: enqueuing is sending. */
+  enqueue(batches: readonly TopicRecords[]): Promise<void> {
+    return this.send(batches);
+  }
+
+  /** Nothing is outstanding once the sends have resolved. */
+  async flush(): Promise<void> {}
+
   async close(): Promise<void> {
     const producer = this.producer;
     this.producer = undefined;

@@ -59,10 +59,22 @@ export interface TransactionalProducer {
   close(): Promise<void>;
 }
 
-/** An idempotent producer (at-least-once): send resolves once every record is acknowledged (acks=all). */
+/**
+ * An idempotent producer (at-least-once). Every call but close() rejects with a translated
+ * SyncError.
+ */
 export interface IdempotentProducer {
   open(): Promise<void>;
+  /** Resolves once these records and every record enqueued before are acknowledged (acks=all). */
   send(batches: readonly TopicRecords[]): Promise<void>;
+  /**
+   * Hands records over without waiting for their acknowledgement (a client that cannot tell
+   * acknowledgements apart cheaply buffers them; one that can, may wait). What was enqueued is
+   * durable once a later send() or flush() resolves; a record that failed fails that call.
+   */
+  enqueue(batches: readonly TopicRecords[]): Promise<void>;
+  /** Resolves once every record enqueued or sent so far is acknowledged; rejects if one failed. */
+  flush(): Promise<void>;
   close(): Promise<void>;
 }
 

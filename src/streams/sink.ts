@@ -290,8 +290,9 @@ export class AtLeastOnceSink extends BatchingSink implements PartitionSink {
     return this.producer;
   }
 
+  /** Acknowledged by commit's flush, before the checkpoint and the offset are written. */
   protected produce(topic: string, messages: Message[]): Promise<unknown> {
-    return this.connected.send([{ topic, messages }]);
+    return this.connected.enqueue([{ topic, messages }]);
   }
 
   async deadLetter(record: Message): Promise<void> {
@@ -307,6 +308,11 @@ export class AtLeastOnceSink extends BatchingSink implements PartitionSink {
     const { settings } = this;
     if (this.pending.length > 0) await this.sendPending();
     await this.window.drain();
+    try {
+      await this.connected.flush();
+    } catch (err) {
+      throw translateKafkaError(err, `produce to ${settings.outputTopic}`);
+    }
     const also = (opts.also ?? []).filter((t) => t.messages.length > 0);
     if (also.length > 0) {
       try {
