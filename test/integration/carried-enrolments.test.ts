@@ -69,6 +69,15 @@ describe('API triggers carry the enrolments the API read; the processor does not
   const output = (until: (r: ConsumedRecord[]) => boolean) =>
     readTopic(ctx.kafka, ctx.settings.topics.output, { until, settleMs: 500 });
   const of = (records: ConsumedRecord[], user: string) => records.filter((r) => r.key === user);
+  /** The trigger the API published for `triggerId`, as JSON. */
+  const publishedTrigger = async (triggerId: string): Promise<Record<string, unknown>> => {
+    const mentions = (x: ConsumedRecord) => x.value.toString().includes(triggerId);
+    const triggers = await readTopic(ctx.kafka, ctx.settings.topics.trigger, {
+      until: (r) => r.some(mentions),
+      settleMs: 0,
+    });
+    return JSON.parse(triggers.find(mentions)!.value.toString()) as Record<string, unknown>;
+  };
 
   test("an API request's events are byte for byte those of the same trigger without them, and only the plain one reads Cassandra", async () => {
     const before = await cassandraRequests(processor);
@@ -85,13 +94,7 @@ describe('API triggers carry the enrolments the API read; the processor does not
     expect(await cassandraRequests(processor)).toBe(before);
 
     // What the API published: its users, and the rows it read for them.
-    const triggers = await readTopic(ctx.kafka, ctx.settings.topics.trigger, {
-      until: (r) => r.some((x) => x.value.toString().includes(triggerId)),
-      settleMs: 0,
-    });
-    const published = JSON.parse(
-      triggers.find((x) => x.value.toString().includes(triggerId))!.value.toString(),
-    ) as Record<string, unknown>;
+    const published = await publishedTrigger(triggerId);
     expect(published.userIds).toEqual(['u1', 'u2']);
     expect(published.enrolments).toEqual({
       readAt: expect.any(Number),
@@ -205,13 +208,7 @@ describe('API triggers carry the enrolments the API read; the processor does not
     expect(res.status).toBe(200);
     expect(res.body.result).toMatchObject({ users: LONG_LIST.length, notEnrolled: [] });
     const triggerId = res.body.result.triggerId as string;
-    const triggers = await readTopic(ctx.kafka, ctx.settings.topics.trigger, {
-      until: (r) => r.some((x) => x.value.toString().includes(triggerId)),
-      settleMs: 0,
-    });
-    const published = JSON.parse(
-      triggers.find((x) => x.value.toString().includes(triggerId))!.value.toString(),
-    ) as Record<string, unknown>;
+    const published = await publishedTrigger(triggerId);
     expect(published.enrolments ?? null).toBeNull();
     const events = await output((r) => LONG_LIST.every((u) => of(r, u).length >= 1));
     for (const user of LONG_LIST) expect(of(events, user)).toHaveLength(1);
