@@ -210,7 +210,14 @@ export function writeSyncEventsJson(trigger: EventSource, userIds: readonly stri
   let name = nameBuffer(namePrefix.length + 256);
 
   const out: EncodedEvent[] = new Array(userIds.length);
-  let arena = Buffer.allocUnsafeSlow(ARENA_BYTES);
+  // What the plain events still to write take at most, so that an arena is no larger than the
+  // rest of the chunk needs: a single-user trigger (API traffic) takes a few hundred bytes from
+  // Node's shared pool, not 256 KB of its own that only a full collection gives back.
+  let plainStillNeeded = 0;
+  for (let i = 0; i < userIds.length; i++) plainStillNeeded += 3 * (userIds[i] as string).length + fixed;
+  const newArena = (atLeast: number): Buffer =>
+    Buffer.allocUnsafe(Math.max(atLeast, Math.min(ARENA_BYTES, plainStillNeeded)));
+  let arena = newArena(0);
   let at = 0;
   // Where writeEscapedEvent put the key (a new arena may have been started for it).
   let escapedKey = 0;
@@ -226,7 +233,7 @@ export function writeSyncEventsJson(trigger: EventSource, userIds: readonly stri
     // UTF-8 takes at most 3 bytes per UTF-16 unit: the key, the id twice inside the event.
     const most = 3 * (userId.length + 2 * inner.length) + fixed;
     if (keyStart + most > arena.length) {
-      arena = Buffer.allocUnsafeSlow(Math.max(ARENA_BYTES, most));
+      arena = newArena(most);
       keyStart = 0;
     }
     let end = keyStart + arena.write(userId, keyStart, 'utf8');
@@ -253,9 +260,10 @@ export function writeSyncEventsJson(trigger: EventSource, userIds: readonly stri
     // they are written by hand below without a JSON.stringify, a string or a binding call each.
     // Such an id takes 3 × its length (the key, the id twice in the event): room for that first.
     if (at + 3 * length + fixed > arena.length) {
-      arena = Buffer.allocUnsafeSlow(Math.max(ARENA_BYTES, 3 * length + fixed));
+      arena = newArena(3 * length + fixed);
       at = 0;
     }
+    plainStillNeeded -= 3 * length + fixed;
     const keyStart = at;
     let plain = true;
     for (let c = 0; c < length; c++) {

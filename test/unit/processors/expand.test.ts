@@ -189,6 +189,23 @@ describe('events written straight into buffers', () => {
     });
   });
 
+  test('a chunk of a few users takes buffers of about its size, not a 256 KB one each', () => {
+    const t = { triggerId: 't-3', courseId: 'c', batchId: 'b', requestedAt: 5 };
+    for (const userIds of [
+      ['u1'],
+      ['ü-plain-and-escaped', 'u2', 'q"3'],
+      Array.from({ length: 40 }, (_, i) => `user-${i}`),
+    ]) {
+      const out = writeSyncEventsJson(t, userIds);
+      const bytes = out.reduce((n, e) => n + e.key.length + e.value.length, 0);
+      const buffers = new Set(out.map((e) => e.value.buffer));
+      const held = [...buffers].reduce((n, b) => n + b.byteLength, 0);
+      // Node's shared pool (Buffer.poolSize) or one buffer of at most 3 × what the events take.
+      expect(held).toBeLessThanOrEqual(Math.max(Buffer.poolSize, 3 * bytes));
+      userIds.forEach((userId, i) => expect(out[i]!.value.equals(expected(t, userId))).toBe(true));
+    }
+  });
+
   test('plain and escaped ids mixed, across many buffers, keep their own bytes', () => {
     const t = { triggerId: 't-2', courseId: 'c', batchId: 'b', requestedAt: 5 };
     const shapes = [
