@@ -38,7 +38,6 @@ export function routeLabel(path: string): string {
   return 'unmatched';
 }
 
-/** Body-parser error types and what the client is told; any other 4xx it raises is BAD_REQUEST. */
 /**
  * A request of at most this many enrolled users carries the rows the API read in its trigger.
  * The saving is one Cassandra read per request whatever its size, while the rows about double
@@ -46,6 +45,7 @@ export function routeLabel(path: string): string {
  */
 export const CARRIED_ENROLMENTS_MAX_USERS = 100;
 
+/** Body-parser error types and what the client is told; any other 4xx it raises is BAD_REQUEST. */
 const BODY_ERRORS: Record<string, string> = {
   'entity.parse.failed': 'INVALID_JSON',
   'entity.too.large': 'PAYLOAD_TOO_LARGE',
