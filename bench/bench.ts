@@ -37,6 +37,7 @@ import { StatusStore } from '../src/streams/status-store';
 import type { TriggerStatus } from '../src/streams/status';
 import { registerLz4 } from './lz4';
 import type { MemorySplit } from './memory-sampler';
+import { cpuMsOf, procStats, serverPid, type ProcStats } from './proc';
 
 const root = path.resolve(__dirname, '../..');
 const size = process.env.BENCH_SIZE === 'small' ? 'small' : 'default';
@@ -186,32 +187,11 @@ async function bareKafkajs(kafka: Kafka, topic: string, records: number): Promis
   return Math.round(rate);
 }
 
-/** (2) The read ceiling: our reader, exactly as the processor reads, producing nothing. */
-/** A local server's pid, from infra/services.sh's pid file (undefined for a server we did not start). */
-function serverPid(name: 'kafka' | 'cassandra'): number | undefined {
-  try {
-    return Number(readFileSync(path.join(root, '.run', `${name}.pid`), 'utf8').trim()) || undefined;
-  } catch {
-    // A git worktree shares the servers of the checkout that started them: find the JVM by the
-    // marker infra/services.sh puts on its command line.
-    for (const entry of readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      try {
-        if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(`-Dservices.instance=${name}@`))
-          return Number(entry);
-      } catch {
-        // gone meanwhile
-      }
-    }
-    return undefined;
-  }
-}
-
 function serverCpuMs(name: 'kafka' | 'cassandra'): number {
-  const pid = serverPid(name);
-  return pid === undefined ? NaN : procStats(pid).cpuMs;
+  return cpuMsOf(serverPid(name));
 }
 
+/** (2) The read ceiling: our reader, exactly as the processor reads, producing nothing. */
 async function rawRead(
   batchId: string,
   env: Record<string, string> = {},
@@ -228,20 +208,6 @@ async function rawRead(
   const ms = Date.now() - started;
   await cassandra.shutdown();
   return { rows, ms, rate: Math.round(rows / (ms / 1000)), plan };
-}
-
-interface ProcStats {
-  cpuMs: number;
-  peakRssMb: number;
-}
-
-function procStats(pid: number): ProcStats {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
-  return { cpuMs: (ticks * 1000) / 100, peakRssMb: Math.round(Number(hwm?.[1] ?? 0) / 1024) };
 }
 
 /**

@@ -13,7 +13,6 @@
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
@@ -21,6 +20,7 @@ import { createCassandra } from '../src/cassandra/client';
 import { EnrolmentReader } from '../src/cassandra/enrolments';
 import { loadConfig } from '../src/config';
 import { ensureTopics, topicSpecs } from '../src/kafka/topics';
+import { cpuMsOf, serverPid } from './proc';
 
 const root = path.resolve(__dirname, '../..');
 const KEYSPACE = process.env.CARRY_KEYSPACE ?? 'bench_small_200000';
@@ -32,26 +32,6 @@ const RATE = Number(process.env.CARRY_RATE ?? 800);
 const ROUNDS = Number(process.env.CARRY_ROUNDS ?? 2);
 
 const log = (m: string): void => console.error(`[carried ${new Date().toISOString().slice(11, 19)}] ${m}`);
-
-function cpuMs(pid: number | undefined): number {
-  if (pid === undefined) return NaN;
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-}
-
-/** The JVM infra/services.sh started for `name` (its command line carries a marker). */
-function serverPid(name: string): number | undefined {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(`-Dservices.instance=${name}@`)) return Number(entry);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return undefined;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -111,9 +91,9 @@ async function main(): Promise<void> {
         }
         await sleep(3000);
         const snap = () => ({
-          processor: cpuMs(child.pid),
-          kafka: cpuMs(pids.kafka),
-          cassandra: cpuMs(pids.cassandra),
+          processor: cpuMsOf(child.pid),
+          kafka: cpuMsOf(pids.kafka),
+          cassandra: cpuMsOf(pids.cassandra),
         });
         const idle0 = snap();
         const idleT0 = performance.now();
