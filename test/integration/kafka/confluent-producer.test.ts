@@ -40,6 +40,37 @@ describe('confluent transactional producer, bounded queue', () => {
     const records = await readTopic(ctx.kafka, topic, { until: (r) => r.length >= total, timeoutMs: 60_000 });
     expect(new Set(records.map((r) => r.key)).size).toBe(total);
   });
+
+  // Delivered records get no report (delivery.report.only.error): a refused one must still fail
+  // the commit, or its transaction would commit without it.
+  test('a record the broker refuses fails the commit; the transaction aborts and the next one commits', async () => {
+    const small = `${ctx.settings.topics.output}-small-txn`;
+    const topic = `${ctx.settings.topics.output}-ok-txn`;
+    await ctx.admin.createTopics({
+      topics: [
+        { topic: small, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '2000' }] },
+        { topic, numPartitions: 1 },
+      ],
+      waitForLeaders: true,
+    });
+    const txn = client.transactionalProducer({ transactionalId: `refused-${ctx.id}`, transactionTimeoutMs: 60_000 });
+    try {
+      await txn.open();
+      await txn.begin();
+      await txn.send([{ topic, messages: [{ key: 'with-refused', value: 'lost' }] }]);
+      await txn.send([{ topic: small, messages: [{ key: 'big', value: Buffer.alloc(10_000, 'z') }] }]);
+      await expect(txn.commit()).rejects.toMatchObject({ code: expect.stringMatching(/^SYNC_/) });
+      await txn.abort();
+      await txn.begin();
+      await txn.send([{ topic, messages: [{ key: 'after', value: 'fine' }] }]);
+      await txn.commit();
+      const records = await readTopic(ctx.kafka, topic, { until: (r) => r.length >= 1, timeoutMs: 30_000 });
+      expect(records.map((r) => r.key)).toEqual(['after']);
+    } finally {
+      await txn.close();
+      await ctx.admin.deleteTopics({ topics: [small, topic] }).catch(() => undefined);
+    }
+  });
 });
 
 /**
