@@ -84,6 +84,17 @@ export interface KeyPage {
 
 const DENSITY_SAMPLE_PARTS = 4096;
 
+/**
+ * Rows after which the probe may stop early, and the size of its first page: a batch that is a
+ * large share of the table shows it within the first thousand rows (±3% on the estimate), and
+ * the index gave them at 7,000–14,000 rows/s where a scan gives 100,000, so reading the whole
+ * SYNC_INDEX_PROBE_ROWS first cost 0.35–0.7 s of a 10 s expansion (docs/benchmarks.md,
+ * "Issue 11, cpu4").
+ */
+const PROBE_DECIDE_ROWS = 1000;
+/** An early stop needs the scan to win by this factor, so the estimate's error cannot flip it. */
+const PROBE_DECIDE_MARGIN = 2;
+
 type Pager = (range: TokenRange, pageState: string | undefined) => Promise<types.ResultSet>;
 
 interface RangeStep {
@@ -280,9 +291,25 @@ export class EnrolmentReader {
     let seen = 0;
     let pageState: string | undefined;
     const probeStarted = Date.now();
+    const decideAt = Math.min(PROBE_DECIDE_ROWS, this.settings.indexProbeRows);
+    // Table rows per token, from one count: an early look and the final choice share it.
+    let density: number | undefined;
+    const estimate = async (): Promise<{ covered: number; batchRowsLeft: number; tableRowsLeft: number }> => {
+      const lastToken = BigInt(progress.start) + 1n;
+      const covered = Math.max(Number(lastToken - first.start) / Number(first.end - first.start), 1e-9);
+      const rest: TokenRange = { start: BigInt(progress.start), end: first.end };
+      density ??= await this.estimateDensity(rest);
+      return {
+        covered,
+        batchRowsLeft: (seen / covered) * (1 - covered),
+        tableRowsLeft: density * Number(rest.end - rest.start),
+      };
+    };
+    let early = false;
     for (;;) {
       throwIfAborted(signal);
-      const page = await this.indexPage(courseId, batchId, select, first, pageState);
+      const fetchSize = pageState === undefined ? Math.min(PROBE_DECIDE_ROWS, this.settings.pageSize) : undefined;
+      const page = await this.indexPage(courseId, batchId, select, first, pageState, fetchSize);
       const rows = withoutSkipped(page.rows.map(toEnrolment), range.skip);
       seen += rows.length;
       pageState = page.pageState;
@@ -294,16 +321,21 @@ export class EnrolmentReader {
       progress = advance(progress, rows);
       yield { rows, position: { plan: 'probe', ranges: [progress] } };
       if (seen >= this.settings.indexProbeRows || Date.now() - probeStarted >= this.settings.indexProbeMs) break;
+      if (seen >= decideAt && density === undefined) {
+        // Looked at once: a batch that is not clearly a scan's is probed to the end as before.
+        const e = await estimate();
+        if (e.tableRowsLeft / this.settings.scanRowsPerIndexRow < e.batchRowsLeft / PROBE_DECIDE_MARGIN) {
+          early = true;
+          break;
+        }
+      }
     }
 
-    const lastToken = BigInt(progress.start) + 1n;
-    const covered = Math.max(Number(lastToken - first.start) / Number(first.end - first.start), 1e-9);
-    const rest: TokenRange = { start: BigInt(progress.start), end: first.end };
-    const batchRowsLeft = (seen / covered) * (1 - covered);
-    const tableRowsLeft = await this.estimateRows(rest);
+    const { covered, batchRowsLeft, tableRowsLeft } = await estimate();
     const useScan = tableRowsLeft / this.settings.scanRowsPerIndexRow < batchRowsLeft;
     const reason =
-      `probe read ${seen} rows over ${(covered * 100).toFixed(2)}% of its range in ${Date.now() - probeStarted} ms; ` +
+      `probe read ${seen} rows over ${(covered * 100).toFixed(2)}% of its range in ${Date.now() - probeStarted} ms` +
+      `${early ? ' (stopped early: a scan is clearly cheaper)' : ''}; ` +
       `about ${Math.round(batchRowsLeft)} batch rows among ${Math.round(tableRowsLeft)} table rows remain`;
     report?.({ plan: useScan ? 'index+scan' : 'index+index', reason });
     this.log?.info({ courseId, batchId, plan: useScan ? 'scan' : 'index', reason }, 'read plan chosen');
@@ -389,12 +421,14 @@ export class EnrolmentReader {
     select: string,
     range: TokenRange,
     pageState: string | undefined,
+    fetchSize?: number,
   ): Promise<types.ResultSet> {
     // Served by the batchid index; courseid is checked on the replica.
     const query =
       `SELECT ${select} FROM ${this.table} ` +
       'WHERE batchid = ? AND courseid = ? AND token(userid) > ? AND token(userid) <= ? ALLOW FILTERING';
-    return this.page(query, [batchId, courseId, long(range.start), long(range.end)], pageState, 'index read');
+    const params = [batchId, courseId, long(range.start), long(range.end)];
+    return this.page(query, params, pageState, 'index read', fetchSize);
   }
 
   private async scanPage(
@@ -423,11 +457,12 @@ export class EnrolmentReader {
     params: unknown[],
     pageState: string | undefined,
     what: string,
+    fetchSize = this.settings.pageSize,
   ): Promise<types.ResultSet> {
     try {
       return await this.client.execute(query, params, {
         prepare: true,
-        fetchSize: this.settings.pageSize,
+        fetchSize,
         pageState,
         autoPage: false,
       });
@@ -436,8 +471,8 @@ export class EnrolmentReader {
     }
   }
 
-  /** Estimates the table's rows in `range` by counting a small slice of it. */
-  private async estimateRows(range: TokenRange): Promise<number> {
+  /** Estimates the table's rows per token from `range` on, by counting a small slice of it. */
+  private async estimateDensity(range: TokenRange): Promise<number> {
     const width = range.end - range.start;
     const sliceWidth = width / BigInt(DENSITY_SAMPLE_PARTS) || 1n;
     const slice = { start: range.start, end: range.start + sliceWidth };
@@ -447,8 +482,7 @@ export class EnrolmentReader {
         [long(slice.start), long(slice.end)],
         { prepare: true },
       );
-      const n = Number(String(rs.first()?.n ?? 0));
-      return n * Number(width / sliceWidth);
+      return Number(String(rs.first()?.n ?? 0)) / Number(sliceWidth);
     } catch (err) {
       throw translateCassandraError(err, 'estimating table size');
     }

@@ -238,6 +238,37 @@ describe('processor: whole batch among many other rows', () => {
     expect(new Set(seen).size).toBe(TARGET_USERS);
   });
 
+  // The index gives rows several times slower than a scan: a batch that is clearly a scan's is
+  // handed over after the probe's first 1,000 rows, not after SYNC_INDEX_PROBE_ROWS.
+  test.each([
+    ['a scan is clearly cheaper', '1000000', 'index+scan', 1000],
+    ['the index is cheaper', '1', 'index+index', 5000],
+  ])('when %s (cost factor %s) the plan is %s after a probe of %i rows', async (_what, factor, plan, probed) => {
+    const settings = loadConfig({
+      CASSANDRA_KEYSPACE: ctx.settings.cassandra.keyspace,
+      SYNC_INDEX_PROBE_ROWS: '5000',
+      SYNC_INDEX_PROBE_MS: '60000',
+      SYNC_PAGE_SIZE: '2000',
+      SYNC_INDEX_COST_FACTOR: factor,
+    });
+    const reader = new EnrolmentReader(ctx.cassandra, settings.cassandra.keyspace, settings.processor);
+    const reports: BatchReadReport[] = [];
+    const pages: Array<{ rows: number; plan: string }> = [];
+    const seen = new Set<string>();
+    const read = reader.readBatch(COURSE, BATCH, new AbortController().signal, { report: (r) => reports.push(r) });
+    for await (const page of read) {
+      pages.push({ rows: page.rows.length, plan: page.position.plan });
+      for (const r of page.rows) seen.add(r.userId);
+    }
+    expect(reports.map((r) => r.plan)).toEqual([plan]);
+    const probePages = pages.filter((p) => p.plan === 'probe');
+    // The first page is 1,000 rows whatever SYNC_PAGE_SIZE; then pages of 2,000 up to the probe's 5,000.
+    expect(probePages[0]?.rows).toBe(1000);
+    expect(probePages.reduce((n, p) => n + p.rows, 0)).toBe(probed);
+    expect(reports[0]?.reason).toContain(`probe read ${probed} rows`);
+    expect(seen.size).toBe(TARGET_USERS);
+  });
+
   test.each([
     ['index', { SYNC_INDEX_PROBE_ROWS: '20000', SYNC_INDEX_PROBE_MS: '60000' }],
     ['scan', { SYNC_READ_PLAN: 'scan' }],
