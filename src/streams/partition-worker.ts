@@ -69,6 +69,8 @@ interface WorkerDeps<I> {
   taskTopic?: string;
   /** Waits until `records` more may be produced under the output rate limit. */
   pace?(records: number, signal: AbortSignal): Promise<void>;
+  /** Called when an input is about to commit the inputs it spawned into the task topic. */
+  onSpawning?(): void;
 }
 
 interface StatusUpdate {
@@ -101,6 +103,8 @@ type SmallOutcome = { records: OutputRecord[] } | { failure: unknown };
  */
 export class PartitionWorker<I> {
   private restoredIn = -1;
+  /** A restore under way (prepare's or a batch's), shared by whoever needs it for that generation. */
+  private restoring: { generation: number; done: Promise<void> } | undefined;
   /** The last committed checkpoint, if it is about an input not yet finished. */
   private current: Checkpoint | undefined;
   private skipBelow: bigint | undefined;
@@ -120,8 +124,37 @@ export class PartitionWorker<I> {
     await this.deps.sink.close();
   }
 
+  /**
+   * Restores ahead of the partition's first batch of `generation`, in the background: the first
+   * task of a fanned-out batch then starts on arrival instead of after fencing a producer, a
+   * marker transaction and a checkpoint read (170-225 ms, docs/benchmarks.md, "Issue 11, cpu4").
+   * A failure is left for the first batch's own restore to meet and handle.
+   */
+  prepare(generation: number, signal: AbortSignal): void {
+    if (this.restoredIn === generation || this.restoring?.generation === generation) return;
+    this.restore(generation, signal).catch((err: unknown) =>
+      this.deps.log.debug({ err, partition: this.partition }, 'restore ahead of the first batch failed'),
+    );
+  }
+
   private async restore(generation: number, signal: AbortSignal): Promise<void> {
     if (this.restoredIn === generation) return;
+    const under = this.restoring;
+    if (under?.generation === generation) {
+      // A failed restore ahead of time is not this batch's failure: it restores again itself.
+      await under.done.catch(() => undefined);
+      if (this.restoredIn === generation) return;
+    }
+    const done = this.restoreNow(generation, signal);
+    this.restoring = { generation, done };
+    try {
+      await done;
+    } finally {
+      if (this.restoring?.done === done) this.restoring = undefined;
+    }
+  }
+
+  private async restoreNow(generation: number, signal: AbortSignal): Promise<void> {
     const { sink, checkpoints, log } = this.deps;
     const started = Date.now();
     await sink.open();
@@ -314,6 +347,7 @@ export class PartitionWorker<I> {
         const full = sink.uncommitted >= settings.txnMaxRecords;
         // Spawned inputs are committed with the position that says they were spawned.
         const spawns = chunk.spawn !== undefined && chunk.spawn.length > 0;
+        if (spawns) this.deps.onSpawning?.();
         if (spawns || full || signal.aborted || Date.now() - (sink.openSince ?? lastCommit) >= settings.txnMaxMs) {
           await sink.commit(unit('running', reached, chunk.spawn));
           this.current = reached;

@@ -83,6 +83,10 @@ export class StreamRuntime<I> {
   private readonly inFlight = new Set<AbortController>();
   private checkpointPartitions = 1;
   private generation = 0;
+  /** This member's partitions of the task topic in the current generation. */
+  private taskPartitions: number[] = [];
+  /** Aborts restores started ahead of a batch (PartitionWorker.prepare) when the runtime stops. */
+  private readonly stopSignal = new AbortController();
   private groupJoins = 0;
   private stopping: Promise<void> | undefined;
   private fatalError: unknown;
@@ -136,6 +140,8 @@ export class StreamRuntime<I> {
       const mine = new Set(
         Object.entries(memberAssignment).flatMap(([topic, partitions]) => partitions.map((p) => `${topic}:${p}`)),
       );
+      const { taskTopic } = this.settings;
+      this.taskPartitions = taskTopic ? [...(memberAssignment[taskTopic] ?? [])] : [];
       // Partitions that went elsewhere: their sinks are closed; the new owner fences them anyway.
       for (const [key, worker] of this.workers) {
         if (!mine.has(key)) {
@@ -227,6 +233,7 @@ export class StreamRuntime<I> {
     const failed = this.state === 'FAILED';
     if (!failed) this.setState('STOPPING');
     for (const controller of this.inFlight) controller.abort(new Error('processor stopping'));
+    this.stopSignal.abort(new Error('processor stopping'));
     const started = Date.now();
     try {
       await withDeadline(
@@ -314,6 +321,9 @@ export class StreamRuntime<I> {
         ? { topic: settings.statusTopic, partitions: this.statusPartitions }
         : undefined,
       taskTopic: settings.taskTopic,
+      // The tasks about to be committed are mostly consumed here too (the group spreads the
+      // task partitions): their partitions restore while this commit and the fetch run.
+      onSpawning: () => this.prepareTaskPartitions(),
       pace: this.pacer ? (n, signal) => (this.pacer as RatePacer).take(n, signal) : undefined,
       settings: {
         retry: settings.retry,
@@ -334,6 +344,14 @@ export class StreamRuntime<I> {
     });
     this.workers.set(`${topic}:${partition}`, worker);
     return worker;
+  }
+
+  private prepareTaskPartitions(): void {
+    const { taskTopic } = this.settings;
+    if (!taskTopic || this.state !== 'RUNNING') return;
+    for (const partition of this.taskPartitions) {
+      this.workerFor(taskTopic, partition).prepare(this.generation, this.stopSignal.signal);
+    }
   }
 
   private async committedOffset(topic: string, partition: number): Promise<string | undefined> {

@@ -297,6 +297,43 @@ describe('partition worker', () => {
     expect(sink.restoreMarkers).toBe(2);
   });
 
+  test('prepare restores ahead of the first batch: the batch waits for that restore and does not restore again', async () => {
+    const { sink, worker, run, processed } = setup();
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    const open = sink.open.bind(sink);
+    sink.open = async () => {
+      await held;
+      await open();
+    };
+    worker.prepare(1, new AbortController().signal);
+    worker.prepare(1, new AbortController().signal);
+    const batch = run([message(0, { users: 5 })]);
+    await new Promise((r) => setTimeout(r, 20));
+    // The batch is waiting on the restore under way, not running beside it.
+    expect(processed).toEqual([]);
+    release();
+    await batch;
+    expect(sink.opened).toBe(1);
+    expect(sink.restoreMarkers).toBe(1);
+    expect(sink.committedRecords()).toEqual(users('0-0', 5));
+  });
+
+  test('a restore ahead of time that failed is done again by the first batch', async () => {
+    const { sink, worker, run, resolved } = setup();
+    const open = sink.open.bind(sink);
+    let failures = 1;
+    sink.open = async () => {
+      await open();
+      if (failures-- > 0) throw new SyncError('SYNC_KAFKA_UNAVAILABLE', 'broker gone', { retriable: true });
+    };
+    worker.prepare(1, new AbortController().signal);
+    await run([message(0, { users: 5 })]);
+    expect(sink.opened).toBe(2);
+    expect(sink.restoreMarkers).toBe(1);
+    expect(resolved).toEqual(['0']);
+  });
+
   test('stopping mid-input commits what was reached and leaves the input unresolved for the next owner', async () => {
     const { sink, resolved, run } = setup();
     const controller = new AbortController();
