@@ -15,7 +15,8 @@
  *   --clients                  only expand the big batch exactly once with each Kafka client
  *                              (KAFKA_CLIENT), BENCH_REPEAT times each (default 1), alternating;
  *                              BENCH_CLIENTS=confluent (comma-separated) runs only those,
- *                              BENCH_GUARANTEE=at_least_once expands at least once instead
+ *                              BENCH_GUARANTEE=at_least_once expands at least once instead,
+ *                              BENCH_PEER=1 runs the plain-JVM peer after each round too
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -1171,7 +1172,7 @@ async function main(): Promise<void> {
     console.log(JSON.stringify(figures, null, 2));
     return;
   }
-  if (!process.argv.includes('--clients')) buildPeer();
+  if (!process.argv.includes('--clients') || process.env.BENCH_PEER === '1') buildPeer();
   if (process.argv.includes('--peer-check')) {
     log('(9) the peer against ours, 1,000-user batch');
     const ours = await expansion(SMALL_BATCH, SMALL, 'exactly_once', {}, 'capture');
@@ -1183,10 +1184,16 @@ async function main(): Promise<void> {
     // Alternating, so a busy spell on the shared machine does not fall on one client only.
     const only = process.env.BENCH_CLIENTS?.split(',');
     const guarantee = process.env.BENCH_GUARANTEE === 'at_least_once' ? 'at_least_once' : 'exactly_once';
+    const peers: number[] = [];
     for (let i = 0; i < Number(process.env.BENCH_REPEAT ?? 1); i++) {
       for (const client of CLIENTS)
         if (!only || only.includes(client)) runs.push(await clientExpansion(client, guarantee));
+      if (process.env.BENCH_PEER === '1') {
+        log(`(9) the plain-JVM peer on the ${TARGET.toLocaleString()}-user batch`);
+        peers.push((await peerExpansion(BIG_BATCH)).events_per_s);
+      }
     }
+    for (const rate of peers) console.log(`peer\t${rate} events/s`);
     recordClientRuns(runs);
     for (const r of runs) console.log(`${r.client}\t${r.rate} events/s\t${r.cpuSPerMillion} CPU-s per 1M events`);
     for (const client of CLIENTS) {
