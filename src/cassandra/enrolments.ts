@@ -308,7 +308,13 @@ export class EnrolmentReader {
     let early = false;
     for (;;) {
       throwIfAborted(signal);
-      const fetchSize = pageState === undefined ? Math.min(PROBE_DECIDE_ROWS, this.settings.pageSize) : undefined;
+      // The first page small, the rest no further than the probe's rows, so a batch that goes on
+      // through the index reads no more rows one page at a time than before the early look.
+      const { pageSize, indexProbeRows } = this.settings;
+      const fetchSize =
+        pageState === undefined
+          ? Math.min(PROBE_DECIDE_ROWS, pageSize)
+          : Math.min(pageSize, Math.max(1, indexProbeRows - seen));
       const page = await this.indexPage(courseId, batchId, select, first, pageState, fetchSize);
       const rows = withoutSkipped(page.rows.map(toEnrolment), range.skip);
       seen += rows.length;

@@ -248,7 +248,7 @@ describe('processor: whole batch among many other rows', () => {
       CASSANDRA_KEYSPACE: ctx.settings.cassandra.keyspace,
       SYNC_INDEX_PROBE_ROWS: '5000',
       SYNC_INDEX_PROBE_MS: '60000',
-      SYNC_PAGE_SIZE: '2000',
+      SYNC_PAGE_SIZE: '3000',
       SYNC_INDEX_COST_FACTOR: factor,
     });
     const reader = new EnrolmentReader(ctx.cassandra, settings.cassandra.keyspace, settings.processor);
@@ -262,7 +262,8 @@ describe('processor: whole batch among many other rows', () => {
     }
     expect(reports.map((r) => r.plan)).toEqual([plan]);
     const probePages = pages.filter((p) => p.plan === 'probe');
-    // The first page is 1,000 rows whatever SYNC_PAGE_SIZE; then pages of 2,000 up to the probe's 5,000.
+    // The first page is 1,000 rows whatever SYNC_PAGE_SIZE; then pages of 3,000, the last cut to
+    // end at the probe's 5,000.
     expect(probePages[0]?.rows).toBe(1000);
     expect(probePages.reduce((n, p) => n + p.rows, 0)).toBe(probed);
     expect(reports[0]?.reason).toContain(`probe read ${probed} rows`);
