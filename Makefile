@@ -159,14 +159,14 @@ FAULT_RUNS = \
 	for client in $(KAFKA_CLIENTS); do echo "== faults, KAFKA_CLIENT=$$client"; cat .run/jest-faults-$$client.log; done;
 
 # The faults-servers project stops and starts Kafka and Cassandra, so no other suite that uses
-# them may run meanwhile: it runs after the fault runs, once per client.
+# them may run meanwhile: it runs after the fault runs. It runs once: each outage is lived through
+# by a processor of every client side by side (test/faults/servers/outage.ts sets KAFKA_CLIENT per
+# processor), so Kafka and Cassandra are each stopped once, not once per client.
 # --forceExit stays on faults-servers only: after a server was stopped under them, the clients'
 # reconnection timers can keep jest alive when every test has finished (results are written first;
 # the tests are not cut short). The faults runs were verified to exit on their own.
 SERVER_FAULT_RUNS = \
-	for client in $(KAFKA_CLIENTS); do \
-	  KAFKA_CLIENT=$$client npx jest --selectProjects faults-servers --runInBand --forceExit --json --outputFile=.run/jest-faults-servers-$$client.json || status=1; \
-	done;
+	npx jest --selectProjects faults-servers --runInBand --forceExit --json --outputFile=.run/jest-faults-servers.json || status=1;
 
 # What needs neither the plain Kafka nor Cassandra runs beside faults-servers, which spends most
 # of its time waiting on them (a 20 s outage per test, a JVM's restart): the secure runs (their
@@ -202,7 +202,7 @@ CONFLUENT_RUNS = \
 	KAFKA_CLIENT=confluent npx jest --selectProjects integration --maxWorkers=$(INTEGRATION_WORKERS) --json --outputFile=.run/jest-confluent.json $(CONFLUENT_INTEGRATION) || status=1; \
 	KAFKA_CLIENT=confluent npx jest --selectProjects faults --runInBand --json --outputFile=.run/jest-faults-confluent.json $(CONFLUENT_FAULTS) || status=1;
 
-FAULT_RESULTS = $(foreach c,$(KAFKA_CLIENTS),.run/jest-faults-$(c).json .run/jest-faults-servers-$(c).json)
+FAULT_RESULTS = $(foreach c,$(KAFKA_CLIENTS),.run/jest-faults-$(c).json) .run/jest-faults-servers.json
 JEST_RESULTS = .run/jest-results.json .run/jest-confluent.json \
 	$(foreach c,$(KAFKA_CLIENTS),.run/jest-secure-$(c).json) $(FAULT_RESULTS)
 
