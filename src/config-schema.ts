@@ -244,8 +244,8 @@ export const CONFIG_SCHEMA: readonly VariableSpec[] = [
     1000,
     'how long an idle producer waits for more requests to share its transaction, ms',
   ),
-  // 50 ms: measured (docs/benchmarks.md, "API at scale, third pass"): a send's triggers and their
-  // status records on one partition each, and the processor's waves on fewer partitions at once.
+  // 50 ms: measured (docs/benchmarks.md, "Sticky partitions for API triggers"): a send's triggers
+  // and their status records on one partition each, the processor's waves on fewer at once.
   int(
     'API_STICKY_PARTITION_MS',
     50,
