@@ -191,7 +191,7 @@ export function writeSyncEventsJson(
 ): EncodedEvent[] {
   // Buffers the events are written into; a new one is started when one is full. Full-size ones
   // come from the pool and go back to it once the sink has sent their records.
-  const ARENA_BYTES = pool.bufferBytes;
+  const arenaBytes = pool.bufferBytes;
   const q = JSON.stringify;
   const ets = trigger.requestedAt;
   const batch = q(trigger.batchId);
@@ -227,8 +227,8 @@ export function writeSyncEventsJson(
   let inArena = 0;
   const newArena = (atLeast: number): Buffer => {
     if (pooled) pool.lend(arena, inArena);
-    const size = Math.max(atLeast, Math.min(ARENA_BYTES, plainStillNeeded));
-    pooled = size === ARENA_BYTES;
+    const size = Math.max(atLeast, Math.min(arenaBytes, plainStillNeeded));
+    pooled = size === arenaBytes;
     inArena = 0;
     return pooled ? pool.take() : Buffer.allocUnsafe(size);
   };
