@@ -94,6 +94,8 @@ function optionalBoolean(obj: Record<string, unknown>, field: string): boolean |
   return value;
 }
 
+// Avro's int: what the Avro form of the trigger can carry, so the JSON form takes the same.
+const INT32_MIN = -(2 ** 31);
 const INT32_MAX = 2 ** 31 - 1;
 
 /** The optional `enrolments` field; undefined when it is left out or null. */
@@ -124,7 +126,10 @@ function parseCarriedEnrolments(value: unknown, userIds: readonly string[] | nul
     const active = row.active ?? null;
     if (active !== null && typeof active !== 'boolean') throw bad(`${field}.active`, 'must be true, false or null');
     const status = row.status ?? null;
-    if (status !== null && (typeof status !== 'number' || !Number.isInteger(status) || Math.abs(status) > INT32_MAX)) {
+    if (
+      status !== null &&
+      (typeof status !== 'number' || !Number.isInteger(status) || status < INT32_MIN || status > INT32_MAX)
+    ) {
       throw bad(`${field}.status`, `must be an integer or null, got ${describeValue(status)}`);
     }
     return { userId, active, status };

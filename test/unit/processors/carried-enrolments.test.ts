@@ -45,6 +45,15 @@ describe('the trigger contract: carried enrolments', () => {
     });
   });
 
+  test("JSON: a status takes Avro's whole int range, both ends included", () => {
+    const rows = [
+      { userId: 'u1', active: true, status: -(2 ** 31) },
+      { userId: 'u2', active: true, status: 2 ** 31 - 1 },
+    ];
+    const trigger = parseTrigger({ ...base, enrolments: { readAt: READ_AT, rows } }, origin);
+    expect(trigger.enrolments?.rows).toEqual(rows);
+  });
+
   test('left out or null: no field at all, exactly as before', () => {
     expect('enrolments' in parseTrigger(base, origin)).toBe(false);
     expect('enrolments' in parseTrigger({ ...base, enrolments: null }, origin)).toBe(false);
@@ -91,6 +100,11 @@ describe('the trigger contract: carried enrolments', () => {
     ],
     [
       { ...base, enrolments: { readAt: READ_AT, rows: [{ userId: 'u1', status: 2 ** 31 }] } },
+      'enrolments.rows[0].status',
+      /integer or null/,
+    ],
+    [
+      { ...base, enrolments: { readAt: READ_AT, rows: [{ userId: 'u1', status: -(2 ** 31) - 1 }] } },
       'enrolments.rows[0].status',
       /integer or null/,
     ],
