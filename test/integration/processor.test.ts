@@ -8,7 +8,14 @@ import { EnrolmentReader, type BatchReadReport } from '../../src/cassandra/enrol
 import { loadConfig } from '../../src/config';
 import type { EnrolmentSyncService } from '../../src/service';
 import type { ProcessedEvent } from '../../src/streams/runtime';
-import { createTestContext, headerText, readTopic, type ConsumedRecord, type TestContext } from '../helpers/context';
+import {
+  createTestContext,
+  headerText,
+  readAll,
+  readTopic,
+  type ConsumedRecord,
+  type TestContext,
+} from '../helpers/context';
 import { enrolment, seed, startService } from '../helpers/service';
 
 const COURSE = 'do_course_p';
@@ -344,7 +351,8 @@ describe('processor: stopped mid-expansion, then resumed', () => {
       let first = await startService(ctx, { api: false, processor: true });
       // A live read_committed reader, joined before the trigger is sent, so the stop lands right
       // after the first committed events, long before the last page is read.
-      const watcher = ctx.kafka.consumer({ groupId: `watch-${ctx.id}` });
+      // Its long-poll short: disconnecting waits for the fetch in flight (kafkajs's default 5 s).
+      const watcher = ctx.kafka.consumer({ groupId: `watch-${ctx.id}`, maxWaitTimeInMs: 100 });
       try {
         let sawFirst: () => void = () => undefined;
         const firstSeen = new Promise<void>((resolve) => (sawFirst = resolve));
@@ -357,11 +365,7 @@ describe('processor: stopped mid-expansion, then resumed', () => {
         await firstSeen;
         await first.stop();
         await watcher.disconnect();
-        const afterStop = await readTopic(ctx.kafka, ctx.settings.topics.output, {
-          until: () => false,
-          timeoutMs: 1000,
-          settleMs: 0,
-        });
+        const afterStop = await readAll(ctx.kafka, ctx.admin, ctx.settings.topics.output);
         expect(afterStop.length).toBeGreaterThan(0);
         expect(afterStop.length).toBeLessThan(users.length);
         const committed = await ctx.admin.fetchOffsets({
