@@ -34,6 +34,15 @@ function parseEvents(records: ConsumedRecord[]) {
   return records.map((r) => ({ key: r.key, event: JSON.parse(r.value.toString()) }));
 }
 
+/** A context on a keyspace of its describe block's: only its topics are its own to delete. */
+async function cleanupBorrowing(own: TestContext) {
+  await own.admin.deleteTopics({
+    topics: Object.values(own.settings.topics).filter((t): t is string => typeof t === 'string'),
+  });
+  await own.admin.disconnect();
+  await own.cassandra.shutdown();
+}
+
 describe('processor: triggers from upstream, poison input, ids of every shape', () => {
   let ctx: TestContext;
   let service: EnrolmentSyncService;
@@ -316,22 +325,34 @@ describe('processor: whole batch among many other rows', () => {
     } finally {
       await producer.disconnect();
       await service.stop();
-      // Only the topics are this test's own; the keyspace belongs to the describe block.
-      await own.admin.deleteTopics({
-        topics: Object.values(own.settings.topics).filter((t): t is string => typeof t === 'string'),
-      });
-      await own.admin.disconnect();
-      await own.cassandra.shutdown();
+      await cleanupBorrowing(own);
     }
   });
 });
 
 describe('processor: stopped mid-expansion, then resumed', () => {
-  // The two guarantees side by side: each has its own keyspace, topics and group.
+  const users = Array.from({ length: 30_000 }, (_, i) => `stop-${i}`);
+  // One keyspace, seeded once, for both guarantees: 30,000 rows written twice at once cost the
+  // shared Cassandra as much as the expansions. Each test has its own topics, group and checkpoints.
+  let seeded: TestContext;
+  beforeAll(async () => {
+    seeded = await createTestContext({ TOPIC_PARTITIONS: '1' });
+    await seed(
+      seeded,
+      users.map((u) => enrolment(u, COURSE, BATCH)),
+      [[COURSE, BATCH]],
+    );
+  });
+  afterAll(async () => {
+    await seeded.cleanup();
+  });
+
+  // The two guarantees side by side: each has its own topics and group.
   test.concurrent.each(['exactly_once', 'at_least_once'])(
     '%s: the next processor resumes from the checkpoint; every user once, the work before the stop kept',
     async (guarantee) => {
       const ctx = await createTestContext({
+        CASSANDRA_KEYSPACE: seeded.settings.cassandra.keyspace,
         TOPIC_PARTITIONS: '1',
         SYNC_PAGE_SIZE: '200',
         SYNC_SCAN_CONCURRENCY: '1',
@@ -340,12 +361,6 @@ describe('processor: stopped mid-expansion, then resumed', () => {
         // One input resuming; fan-out over the group has its own tests.
         SYNC_FAN_OUT: 'false',
       });
-      const users = Array.from({ length: 30_000 }, (_, i) => `stop-${i}`);
-      await seed(
-        ctx,
-        users.map((u) => enrolment(u, COURSE, BATCH)),
-        [[COURSE, BATCH]],
-      );
       const producer = ctx.kafka.producer();
       await producer.connect();
       let first = await startService(ctx, { api: false, processor: true });
@@ -404,7 +419,7 @@ describe('processor: stopped mid-expansion, then resumed', () => {
         await watcher.disconnect().catch(() => undefined);
         await producer.disconnect();
         await first.stop();
-        await ctx.cleanup();
+        await cleanupBorrowing(ctx);
       }
     },
   );
