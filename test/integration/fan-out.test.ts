@@ -75,8 +75,11 @@ describe('fan-out over the group, trigger status, coalescing', () => {
   });
 
   test('three processors share one whole-batch trigger: each expands tasks, the union is every active user once, the status says done', async () => {
-    // Let the group settle on three members before the trigger arrives.
-    await new Promise((r) => setTimeout(r, 3000));
+    // The group settled on three members before the trigger arrives: each start returned once its
+    // member had joined, and the third's join is a generation of all three. Checked, not slept on.
+    const { groups } = await ctx.admin.describeGroups([ctx.settings.processor.groupId]);
+    expect(groups[0]).toMatchObject({ state: 'Stable' });
+    expect(groups[0]?.members).toHaveLength(3);
     const triggerId = `fan-${randomUUID()}`;
     await producer.send({
       topic: ctx.settings.topics.trigger,
