@@ -807,7 +807,10 @@ async function apiWithProcessor(kafka: Kafka): Promise<void> {
     figures.single_user_e2e_p99_ms = percentile(latencies, 99);
     log(`single-user sync: p50 ${figures.single_user_e2e_p50_ms} ms, p99 ${figures.single_user_e2e_p99_ms} ms`);
 
-    recordApiFigures('api_', await apiLoad(url, 'API and processor', { api: child.pid }));
+    recordApiFigures(
+      'api_',
+      await apiLoad(url, 'API and processor', { api: child.pid }, `http://127.0.0.1:${port}/metrics`),
+    );
   } finally {
     await consumer.disconnect().catch(() => undefined);
     await stopChildAndTopics(child, admin, settings);
@@ -888,6 +891,7 @@ async function apiLoad(
   url: string,
   what: string,
   server: { api: number | undefined; processor?: number | undefined },
+  metricsUrl?: string,
 ): Promise<ApiLoadResult> {
   const levels = (process.env.BENCH_API_CONNECTIONS ?? '4,8,16,24,32,48,64').split(',').map(Number);
   const seconds = Number(process.env.BENCH_API_SECONDS ?? 8);
@@ -919,6 +923,7 @@ async function apiLoad(
     const idleEnd = cpuNow();
     const idleMs = performance.now() - idleT0;
     const t0 = performance.now();
+    const countsBefore = metricsUrl ? await transactionCounts(metricsUrl) : undefined;
     const before = cpuNow();
     const result = await autocannon({
       url,
@@ -937,6 +942,7 @@ async function apiLoad(
     });
     const after = cpuNow();
     const loadMs = performance.now() - t0;
+    const countsAfter = metricsUrl ? await transactionCounts(metricsUrl) : undefined;
     const requests = Math.max(1, result.requests.total);
     const cpuByProcess: Record<string, number> = {};
     let serverCpuMs = 0;
@@ -962,13 +968,48 @@ async function apiLoad(
         Object.entries(cpuByProcess)
           .map(([k, v]) => `${k} ${v.toFixed(2)}`)
           .join(', ') +
-        `, all ${total.toFixed(2)}; load ${os.loadavg()[0]?.toFixed(1)}`,
+        `, all ${total.toFixed(2)}; load ${os.loadavg()[0]?.toFixed(1)}` +
+        (countsBefore && countsAfter ? `; ${describeTransactions(countsBefore, countsAfter, loadMs)}` : ''),
     );
     if (non2xx === 0 && result.errors === 0 && p99 <= 50 && rps > best.rps)
       best = { rps, p99, connections, cpuMsPerRequest, cpuByProcess };
     if (non2xx === 0 && result.errors === 0 && rps > peak[0]) peak = [rps, p99];
   }
   return { ...best, peak };
+}
+
+/** The counters that say how many requests share a transaction, from a `run` process's /metrics. */
+interface TransactionCounts {
+  waveTransactions: number;
+  triggersProcessed: number;
+  apiSends: number;
+  apiTriggers: number;
+}
+
+async function transactionCounts(metricsUrl: string): Promise<TransactionCounts> {
+  const text = await fetch(metricsUrl)
+    .then((r) => r.text())
+    .catch(() => '');
+  const sum = (pattern: RegExp): number =>
+    [...text.matchAll(pattern)].reduce((total, m) => total + Number(m[1] ?? 0), 0);
+  return {
+    waveTransactions: sum(/^sync_transactions_committed_total\{kind="wave"\} (\S+)$/gm),
+    triggersProcessed: sum(/^sync_triggers_processed_total\{[^}]*\} (\S+)$/gm),
+    apiSends: sum(/^sync_api_triggers_per_send_count\{[^}]*outcome="committed"[^}]*\} (\S+)$/gm),
+    apiTriggers: sum(/^sync_api_triggers_per_send_sum\{[^}]*outcome="committed"[^}]*\} (\S+)$/gm),
+  };
+}
+
+function describeTransactions(before: TransactionCounts, after: TransactionCounts, ms: number): string {
+  const waves = after.waveTransactions - before.waveTransactions;
+  const triggers = after.triggersProcessed - before.triggersProcessed;
+  const sends = after.apiSends - before.apiSends;
+  const published = after.apiTriggers - before.apiTriggers;
+  const per = (a: number, b: number): string => (b > 0 ? (a / b).toFixed(1) : 'n/a');
+  return (
+    `processor ${per(triggers, waves)} triggers per wave transaction (${Math.round((waves * 1000) / ms)}/s), ` +
+    `API ${per(published, sends)} triggers per send (${Math.round((sends * 1000) / ms)}/s)`
+  );
 }
 
 function versions(): Record<string, string> {

@@ -244,6 +244,15 @@ export const CONFIG_SCHEMA: readonly VariableSpec[] = [
     1000,
     'how long an idle producer waits for more requests to share its transaction, ms',
   ),
+  // 50 ms: measured (docs/benchmarks.md, "Sticky partitions for API triggers"): a send's triggers
+  // and their status records on one partition each, the processor's waves on fewer at once.
+  int(
+    'API_STICKY_PARTITION_MS',
+    50,
+    0,
+    60000,
+    "the API's user-list triggers stay on one trigger and status partition this long, ms (0: spread by id)",
+  ),
   int('API_RETRY_AFTER_S', 1, 1, 3600, 'Retry-After of a 503, s'),
   {
     name: 'API_DRAIN_DELAY_MS',

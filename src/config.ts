@@ -137,6 +137,8 @@ export interface Settings {
     publishProducers: number;
     /** How long an idle producer waits for more triggers to share its transaction. */
     publishLingerMs: number;
+    /** How long the user-list triggers this process makes stay on one partition (0: spread by id). */
+    stickyPartitionMs: number;
     retryAfterSeconds: number;
     /** On stop: readiness answers 503 this long before the server stops accepting connections. */
     drainDelayMs: number;
@@ -375,6 +377,7 @@ function apiSettings(v: ConfigValues, env: Env, problems: string[]): Settings['a
     publishQueueMax: v.int('API_PUBLISH_QUEUE_MAX'),
     publishProducers: v.int('API_PUBLISH_PRODUCERS'),
     publishLingerMs: v.int('API_PUBLISH_LINGER_MS'),
+    stickyPartitionMs: v.int('API_STICKY_PARTITION_MS'),
     retryAfterSeconds: v.int('API_RETRY_AFTER_S'),
     // Behind a load balancer it needs a moment to see readiness turn 503; on one machine it does not.
     drainDelayMs: v.int('API_DRAIN_DELAY_MS'),

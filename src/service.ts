@@ -17,6 +17,7 @@ import { confluentFrame } from './kafka/codecs';
 import type { KafkaClientName, ProducerClient, TransactionalProducer } from './kafka/ports';
 import { createProducerClient } from './kafka/producers';
 import { createRegistry, registerSchemas } from './kafka/registry';
+import { StickyTriggerIds } from './kafka/sticky-trigger-ids';
 import { createTriggerPublisher } from './kafka/trigger-publisher';
 import type { Logger } from './observability/logger';
 import { createMetrics, type Metrics } from './observability/metrics';
@@ -234,8 +235,18 @@ export class EnrolmentSyncService {
       if (refused) throw refused.reason;
       const authenticate = settings.api.jwt ? await createJwtAuthenticator(settings.api.jwt) : undefined;
       if (!authenticate) log.warn({ host: settings.api.host }, 'API authentication is off');
+      const [triggerMeta] = (
+        await (this.statusAdmin as Admin).fetchTopicMetadata({ topics: [settings.topics.trigger] })
+      ).topics;
+      const triggerIds = new StickyTriggerIds({
+        triggerPartitions: triggerMeta?.partitions.length ?? 1,
+        statusPartitions: status.partitionCount,
+        windowMs: settings.api.stickyPartitionMs,
+      });
+      const sticky = settings.api.stickyPartitionMs > 0;
       const app = createApp({
         findEnrolments: (c, b, u) => reader.findByKeys(c, b, u),
+        newTriggerId: sticky ? () => triggerIds.next() : undefined,
         publishTrigger: createTriggerPublisher(this.apiProducers, settings.topics.trigger, {
           maxQueued: settings.api.publishQueueMax,
           lingerMs: settings.api.publishLingerMs,
@@ -245,6 +256,7 @@ export class EnrolmentSyncService {
             this.metrics.apiSendSeconds.observe({ outcome }, seconds);
           },
           status: { topic: settings.topics.status, partitions: status.partitionCount },
+          partitionOf: sticky ? (id) => triggerIds.partitionOf(id) : undefined,
         }),
         getStatus: (triggerId) => status.get(triggerId),
         listStatus: (query) => status.list(query),

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type avro from 'avsc';
 import { SyncError } from '../../src/errors';
+import { recordBuffers, type RecordBuffers } from '../../src/streams/record-buffers';
 import { sha1Padded, sha1PaddedSize, sha1State } from './sha1';
 
 /** The sync event exactly as the platform design gives it; key order is the design's. */
@@ -154,8 +155,6 @@ export function syncEventJson(e: SyncEvent): string {
 }
 
 const NIL_UUID = '00000000-0000-0000-0000-000000000000';
-/** Buffers the events of a chunk are written into; a new one is started when one is full. */
-const ARENA_BYTES = 256 * 1024;
 const HEX = Buffer.from('0123456789abcdef');
 
 /**
@@ -185,7 +184,14 @@ function writeUuidHex(out: Buffer, at: number): number {
  * parts that do not depend on the user are encoded once; the name-based UUID is hashed in place
  * in a reused name buffer. A plain ASCII id (the usual kind) costs no string and no binding call.
  */
-export function writeSyncEventsJson(trigger: EventSource, userIds: readonly string[]): EncodedEvent[] {
+export function writeSyncEventsJson(
+  trigger: EventSource,
+  userIds: readonly string[],
+  pool: RecordBuffers = recordBuffers,
+): EncodedEvent[] {
+  // Buffers the events are written into; a new one is started when one is full. Full-size ones
+  // come from the pool and go back to it once the sink has sent their records.
+  const arenaBytes = pool.bufferBytes;
   const q = JSON.stringify;
   const ets = trigger.requestedAt;
   const batch = q(trigger.batchId);
@@ -215,9 +221,18 @@ export function writeSyncEventsJson(trigger: EventSource, userIds: readonly stri
   // Node's shared pool, not 256 KB of its own that only a full collection gives back.
   let plainStillNeeded = 0;
   for (let i = 0; i < userIds.length; i++) plainStillNeeded += 3 * (userIds[i] as string).length + fixed;
-  const newArena = (atLeast: number): Buffer =>
-    Buffer.allocUnsafe(Math.max(atLeast, Math.min(ARENA_BYTES, plainStillNeeded)));
-  let arena = newArena(0);
+  let arena: Buffer = Buffer.alloc(0);
+  let pooled = false;
+  // Events written into the arena so far: what it is lent to the pool with.
+  let inArena = 0;
+  const newArena = (atLeast: number): Buffer => {
+    if (pooled) pool.lend(arena, inArena);
+    const size = Math.max(atLeast, Math.min(arenaBytes, plainStillNeeded));
+    pooled = size === arenaBytes;
+    inArena = 0;
+    return pooled ? pool.take() : Buffer.allocUnsafe(size);
+  };
+  arena = newArena(0);
   let at = 0;
   // Where writeEscapedEvent put the key (a new arena may have been started for it).
   let escapedKey = 0;
@@ -277,6 +292,7 @@ export function writeSyncEventsJson(trigger: EventSource, userIds: readonly stri
     if (!plain) {
       at = writeEscapedEvent(userId, keyStart);
       out[i] = { key: arena.subarray(escapedKey, escapedKeyEnd), value: arena.subarray(escapedKeyEnd, at) };
+      inArena++;
       continue;
     }
     at += length;
@@ -304,6 +320,8 @@ export function writeSyncEventsJson(trigger: EventSource, userIds: readonly stri
     arena.set(tail, at);
     at += tail.length;
     out[i] = { key: arena.subarray(keyStart, keyEnd), value: arena.subarray(keyEnd, at) };
+    inArena++;
   }
+  if (pooled) pool.lend(arena, inArena);
   return out;
 }

@@ -66,6 +66,8 @@ const SECURITY_HEADERS: Record<string, string> = {
 export interface ApiDeps {
   findEnrolments(courseId: string, batchId: string, userIds: readonly string[]): Promise<EnrolmentRow[]>;
   publishTrigger: PublishTrigger;
+  /** A new trigger's id (a random UUID without it; see src/kafka/sticky-trigger-ids.ts). */
+  newTriggerId?: () => string;
   policy: EnrolmentPolicy;
   maxUsersPerRequest: number;
   bodyLimitBytes: number;
@@ -248,7 +250,7 @@ export function createApp(deps: ApiDeps): express.Express {
         return;
       }
       const trigger: SyncTrigger = {
-        triggerId: randomUUID(),
+        triggerId: deps.newTriggerId?.() ?? randomUUID(),
         courseId,
         batchId,
         userIds: enrolledUsers,

@@ -45,6 +45,11 @@ export interface TriggerPublisherOptions {
   maxQueued?: number;
   /** Where each trigger's "accepted" status record goes, in the same send (src/streams/status.ts). */
   status?: StatusTarget;
+  /**
+   * The trigger partition of a user-list trigger, from its id (sticky-trigger-ids.ts); without
+   * it the client's partitioner hashes the key. A whole-batch trigger always goes by its key.
+   */
+  partitionOf?: (triggerId: string) => number;
 }
 
 /**
@@ -283,7 +288,10 @@ export function createTriggerPublisher(
     const value = JSON.stringify(trigger);
     return new Promise<void>((resolve, reject) => {
       const pending: Pending = {
-        message: { key, value },
+        message:
+          trigger.userIds !== null && options.partitionOf
+            ? { key, value, partition: options.partitionOf(trigger.triggerId) }
+            : { key, value },
         status,
         bytes: Buffer.byteLength(value) + (status?.value ? Buffer.byteLength(status.value as Buffer | string) : 0),
         state: 'queued',

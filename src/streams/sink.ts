@@ -7,6 +7,7 @@ import type {
   TransactionalProducer,
 } from '../kafka/ports';
 import { checkpointMessage, type Checkpoint } from './checkpoints';
+import { recordBuffers } from './record-buffers';
 import type { OutputRecord } from './types';
 
 export type ProcessingGuarantee = 'exactly_once' | 'at_least_once';
@@ -136,8 +137,14 @@ abstract class BatchingSink {
     const messages = this.pending;
     this.pending = [];
     const { outputTopic } = this.settings;
-    await this.window.push(() => this.produce(outputTopic, messages), `produce to ${outputTopic}`);
+    await this.window.push(
+      () => this.produce(outputTopic, messages).then(() => this.produced(messages)),
+      `produce to ${outputTopic}`,
+    );
   }
+
+  /** Called once produce() has resolved for `messages`: each sink knows when its client is done reading them. */
+  protected abstract produced(messages: Message[]): void;
 
   /** Forgets the unit in progress (what is in flight is waited for, its outcome ignored). */
   protected async forgetUnit(): Promise<void> {
@@ -204,6 +211,15 @@ export class TransactionalSink extends BatchingSink implements PartitionSink {
     return (this.producer as TransactionalProducer).send([{ topic, messages }]);
   }
 
+  /**
+   * A transactional send resolves once the client is done with the records: librdkafka has
+   * copied them into its queue, kafkajs has had them acknowledged (its retries re-encode from the
+   * records, so not before). Their event buffers can be written again.
+   */
+  protected produced(messages: Message[]): void {
+    recordBuffers.release(messages);
+  }
+
   async deadLetter(record: Message): Promise<void> {
     const producer = await this.transaction();
     const { deadLetterTopic } = this.settings;
@@ -227,8 +243,10 @@ export class TransactionalSink extends BatchingSink implements PartitionSink {
           messages: [checkpointMessage(settings.checkpointKey, settings.checkpointPartition, opts.checkpoint)],
         });
       }
+      const last = this.pending;
       this.pending = [];
       if (topicMessages.length > 0) await producer.send(topicMessages);
+      this.produced(last);
       if (opts.nextOffset !== undefined) {
         await producer.sendOffsets(settings.groupId, settings.inputTopic, settings.partition, opts.nextOffset);
       }
@@ -290,9 +308,16 @@ export class AtLeastOnceSink extends BatchingSink implements PartitionSink {
     return this.producer;
   }
 
+  /** Enqueued since the last flush: a client may still read them until it has flushed. */
+  private enqueued: Message[][] = [];
+
   /** Acknowledged by commit's flush, before the checkpoint and the offset are written. */
   protected produce(topic: string, messages: Message[]): Promise<unknown> {
     return this.connected.enqueue([{ topic, messages }]);
+  }
+
+  protected produced(messages: Message[]): void {
+    this.enqueued.push(messages);
   }
 
   async deadLetter(record: Message): Promise<void> {
@@ -313,6 +338,7 @@ export class AtLeastOnceSink extends BatchingSink implements PartitionSink {
     } catch (err) {
       throw translateKafkaError(err, `produce to ${settings.outputTopic}`);
     }
+    for (const messages of this.enqueued.splice(0)) recordBuffers.release(messages);
     const also = (opts.also ?? []).filter((t) => t.messages.length > 0);
     if (also.length > 0) {
       try {
@@ -345,6 +371,8 @@ export class AtLeastOnceSink extends BatchingSink implements PartitionSink {
 
   async abort(): Promise<void> {
     await this.forgetUnit();
+    // Never released: a client may still hold them, and the garbage collector frees them anyway.
+    this.enqueued = [];
   }
 
   async close(): Promise<void> {

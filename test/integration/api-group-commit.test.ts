@@ -2,6 +2,7 @@ import { ConfigResourceTypes } from 'kafkajs';
 import type { EnrolmentSyncService } from '../../src/service';
 import { createTestContext, readAll, readTopic, type TestContext } from '../helpers/context';
 import { enrolment, patch, seed, startService } from '../helpers/service';
+import { statusPartition, triggerIdOfKey } from '../../src/streams/status';
 
 const COURSE = 'do_group_commit';
 const BATCH = 'batch_group_commit';
@@ -26,7 +27,12 @@ describe('group commit: concurrent requests share trigger transactions (real Kaf
   let service: EnrolmentSyncService | undefined;
   beforeAll(async () => {
     // One producer and a long linger: the test decides what shares a transaction, not the timing.
-    ctx = await createTestContext({ API_PUBLISH_LINGER_MS: '1000', API_PUBLISH_PRODUCERS: '1' });
+    // A sticky window longer than the test: every trigger of it on one partition.
+    ctx = await createTestContext({
+      API_PUBLISH_LINGER_MS: '1000',
+      API_PUBLISH_PRODUCERS: '1',
+      API_STICKY_PARTITION_MS: '60000',
+    });
     await seed(ctx, [...USERS.map((u) => enrolment(u, COURSE, BATCH))]);
   });
   afterEach(async () => {
@@ -65,6 +71,20 @@ describe('group commit: concurrent requests share trigger transactions (real Kaf
       const trigger = published.find((t) => t.triggerId === answer.body.result.triggerId);
       expect(trigger?.userIds).toEqual([USERS[i]]);
     }
+
+    // Sticky partitions: the triggers sit on one trigger partition, and their "accepted" status
+    // records on the status partition their ids name, which is the same one for all of them.
+    expect(new Set(records.map((r) => r.partition)).size).toBe(1);
+    const status = (
+      await readTopic(ctx.kafka, ctx.settings.topics.status, {
+        until: (r) => r.filter((s) => triggerIds.some((id) => s.key === `${id}|request`)).length >= USERS.length,
+      })
+    ).filter((s) => triggerIds.some((id) => s.key === `${id}|request`));
+    expect(new Set(status.map((s) => s.partition)).size).toBe(1);
+    const partitions = (await ctx.admin.fetchTopicMetadata({ topics: [ctx.settings.topics.status] })).topics[0]
+      ?.partitions.length;
+    expect(partitions).toBeGreaterThan(1);
+    for (const s of status) expect(s.partition).toBe(statusPartition(triggerIdOfKey(s.key as string), partitions ?? 1));
   });
 
   test('a shared send the broker refuses: every request in it gets the 503 envelope, and nothing is visible read_committed', async () => {

@@ -129,4 +129,24 @@ describe('whole-batch reads resume exactly from a reported position', () => {
     expect(reader.rowsReadAhead).toBe(0);
     expect(await readAll()).toBe(USERS);
   });
+
+  test('a page’s rows are emptied when the next page is asked for, after its consumer had them all', async () => {
+    const settings = loadConfig({
+      CASSANDRA_KEYSPACE: ctx.settings.cassandra.keyspace,
+      SYNC_READ_PLAN: 'scan',
+      SYNC_SCAN_RANGES: '8',
+      SYNC_PAGE_SIZE: '150',
+    });
+    const reader = new EnrolmentReader(ctx.cassandra, settings.cassandra.keyspace, settings.processor);
+    const pages: Array<{ rows: unknown[] }> = [];
+    const seen: string[] = [];
+    for await (const page of reader.readBatch(COURSE, BATCH, new AbortController().signal)) {
+      // Every earlier page is empty by now; this one is whole while its consumer holds it.
+      expect(pages.every((p) => p.rows.length === 0)).toBe(true);
+      seen.push(...page.rows.map((r) => r.userId));
+      pages.push(page);
+    }
+    expect(pages.length).toBeGreaterThan(8);
+    expect(seen.sort()).toEqual([...ids].sort());
+  });
 });

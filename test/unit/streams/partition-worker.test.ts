@@ -92,6 +92,8 @@ interface TestInput {
 }
 
 const failures = new Map<string, Array<{ chunk: number; code: ErrorCode }>>();
+/** Every records array the test processor yielded, as it is now. */
+const yielded: OutputRecord[][] = [];
 
 function processor(seenResume: unknown[]): StreamProcessor<TestInput & { id: string }> {
   return {
@@ -119,6 +121,7 @@ function processor(seenResume: unknown[]): StreamProcessor<TestInput & { id: str
         }
         const n = Math.min(10, input.users - i);
         const records = Array.from({ length: n }, (_, k) => ({ key: `${input.id}:u${i + k}`, value: 'e' }));
+        yielded.push(records);
         yield { records, position: { next: i + n }, rowsRead: n };
       }
     },
@@ -183,9 +186,20 @@ function setup(
 
 const users = (id: string, n: number) => Array.from({ length: n }, (_, i) => `${id}:u${i}`);
 
-beforeEach(() => failures.clear());
+beforeEach(() => {
+  failures.clear();
+  yielded.length = 0;
+});
 
 describe('partition worker', () => {
+  test('a chunk’s records array is emptied once the sink has them, so a suspended processor does not keep them alive', async () => {
+    const { sink, run } = setup();
+    await run([message(5, { users: 95 })]);
+    expect(sink.committedRecords()).toEqual(users('0-5', 95));
+    expect(yielded).toHaveLength(10);
+    expect(yielded.every((records) => records.length === 0)).toBe(true);
+  });
+
   test('a large input: a checkpoint every txnMaxRecords, the last transaction deletes it and carries the offset', async () => {
     const { sink, resolved, processed, run } = setup();
     await run([message(5, { users: 95 })]);
