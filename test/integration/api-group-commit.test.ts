@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import { ConfigResourceTypes } from 'kafkajs';
 import type { EnrolmentSyncService } from '../../src/service';
-import { createTestContext, readTopic, type TestContext } from '../helpers/context';
+import { createTestContext, readAll, readTopic, type TestContext } from '../helpers/context';
 import { enrolment, patch, seed, startService } from '../helpers/service';
 import { statusPartition, triggerIdOfKey } from '../../src/streams/status';
 
@@ -19,15 +18,8 @@ async function sendMetric(base: string, series: 'count' | 'sum', outcome: string
 const body = (userId: string) => ({ request: { userId, batchId: BATCH, courseId: COURSE } });
 
 /** Every record of a topic as a read_uncommitted consumer sees it: aborted transactions included. */
-async function readUncommitted(ctx: TestContext, topic: string, settleMs: number): Promise<string[]> {
-  const consumer = ctx.kafka.consumer({ groupId: `raw-${randomBytes(6).toString('hex')}`, readUncommitted: true });
-  const values: string[] = [];
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topic], fromBeginning: true });
-  await consumer.run({ eachMessage: async ({ message }) => void values.push(message.value?.toString() ?? '') });
-  await new Promise((resolve) => setTimeout(resolve, settleMs));
-  await consumer.disconnect();
-  return values;
+async function readUncommitted(ctx: TestContext, topic: string): Promise<string[]> {
+  return (await readAll(ctx.kafka, ctx.admin, topic, { readUncommitted: true })).map((r) => r.value.toString());
 }
 
 describe('group commit: concurrent requests share trigger transactions (real Kafka and Cassandra)', () => {
@@ -108,13 +100,12 @@ describe('group commit: concurrent requests share trigger transactions (real Kaf
       ],
     });
     const committedRequests = async (): Promise<number> =>
-      (await readTopic(ctx.kafka, ctx.settings.topics.status, { until: () => false, timeoutMs: 3000 }))
+      (await readAll(ctx.kafka, ctx.admin, ctx.settings.topics.status))
         .map((r) => JSON.parse(r.value.toString()) as { part: string; courseId?: string })
         .filter((s) => s.part === 'request' && s.courseId === COURSE).length;
-    const before = (await readTopic(ctx.kafka, ctx.settings.topics.trigger, { until: () => false, timeoutMs: 3000 }))
-      .length;
+    const before = (await readAll(ctx.kafka, ctx.admin, ctx.settings.topics.trigger)).length;
     const requestsBefore = await committedRequests();
-    const statusBefore = (await readUncommitted(ctx, ctx.settings.topics.status, 3000)).length;
+    const statusBefore = (await readUncommitted(ctx, ctx.settings.topics.status)).length;
     service = await startService(ctx, { api: true, processor: false });
     const base = service.url as string;
 
@@ -130,10 +121,10 @@ describe('group commit: concurrent requests share trigger transactions (real Kaf
     expect(await sendMetric(base, 'count', 'failed')).toBeLessThanOrEqual(8);
 
     // The status topic took its part of the send (written, then aborted): read_uncommitted sees it.
-    const raw = await readUncommitted(ctx, ctx.settings.topics.status, 3000);
+    const raw = await readUncommitted(ctx, ctx.settings.topics.status);
     expect(raw.length).toBeGreaterThan(statusBefore);
     // read_committed sees neither the triggers nor their "accepted" status records.
-    const triggers = await readTopic(ctx.kafka, ctx.settings.topics.trigger, { until: () => false, timeoutMs: 3000 });
+    const triggers = await readAll(ctx.kafka, ctx.admin, ctx.settings.topics.trigger);
     expect(triggers).toHaveLength(before);
     expect(await committedRequests()).toBe(requestsBefore);
 

@@ -8,7 +8,14 @@ import { EnrolmentReader, type BatchReadReport } from '../../src/cassandra/enrol
 import { loadConfig } from '../../src/config';
 import type { EnrolmentSyncService } from '../../src/service';
 import type { ProcessedEvent } from '../../src/streams/runtime';
-import { createTestContext, headerText, readTopic, type ConsumedRecord, type TestContext } from '../helpers/context';
+import {
+  createTestContext,
+  headerText,
+  readAll,
+  readTopic,
+  type ConsumedRecord,
+  type TestContext,
+} from '../helpers/context';
 import { enrolment, seed, startService } from '../helpers/service';
 
 const COURSE = 'do_course_p';
@@ -25,6 +32,15 @@ async function sendTrigger(
 
 function parseEvents(records: ConsumedRecord[]) {
   return records.map((r) => ({ key: r.key, event: JSON.parse(r.value.toString()) }));
+}
+
+/** A context on a keyspace of its describe block's: only its topics are its own to delete. */
+async function cleanupBorrowing(own: TestContext) {
+  await own.admin.deleteTopics({
+    topics: Object.values(own.settings.topics).filter((t): t is string => typeof t === 'string'),
+  });
+  await own.admin.disconnect();
+  await own.cassandra.shutdown();
 }
 
 describe('processor: triggers from upstream, poison input, ids of every shape', () => {
@@ -341,22 +357,34 @@ describe('processor: whole batch among many other rows', () => {
     } finally {
       await producer.disconnect();
       await service.stop();
-      // Only the topics are this test's own; the keyspace belongs to the describe block.
-      await own.admin.deleteTopics({
-        topics: Object.values(own.settings.topics).filter((t): t is string => typeof t === 'string'),
-      });
-      await own.admin.disconnect();
-      await own.cassandra.shutdown();
+      await cleanupBorrowing(own);
     }
   });
 });
 
 describe('processor: stopped mid-expansion, then resumed', () => {
-  // The two guarantees side by side: each has its own keyspace, topics and group.
+  const users = Array.from({ length: 30_000 }, (_, i) => `stop-${i}`);
+  // One keyspace, seeded once, for both guarantees: 30,000 rows written twice at once cost the
+  // shared Cassandra as much as the expansions. Each test has its own topics, group and checkpoints.
+  let seeded: TestContext;
+  beforeAll(async () => {
+    seeded = await createTestContext({ TOPIC_PARTITIONS: '1' });
+    await seed(
+      seeded,
+      users.map((u) => enrolment(u, COURSE, BATCH)),
+      [[COURSE, BATCH]],
+    );
+  });
+  afterAll(async () => {
+    await seeded.cleanup();
+  });
+
+  // The two guarantees side by side: each has its own topics and group.
   test.concurrent.each(['exactly_once', 'at_least_once'])(
     '%s: the next processor resumes from the checkpoint; every user once, the work before the stop kept',
     async (guarantee) => {
       const ctx = await createTestContext({
+        CASSANDRA_KEYSPACE: seeded.settings.cassandra.keyspace,
         TOPIC_PARTITIONS: '1',
         SYNC_PAGE_SIZE: '200',
         SYNC_SCAN_CONCURRENCY: '1',
@@ -365,18 +393,13 @@ describe('processor: stopped mid-expansion, then resumed', () => {
         // One input resuming; fan-out over the group has its own tests.
         SYNC_FAN_OUT: 'false',
       });
-      const users = Array.from({ length: 30_000 }, (_, i) => `stop-${i}`);
-      await seed(
-        ctx,
-        users.map((u) => enrolment(u, COURSE, BATCH)),
-        [[COURSE, BATCH]],
-      );
       const producer = ctx.kafka.producer();
       await producer.connect();
       let first = await startService(ctx, { api: false, processor: true });
       // A live read_committed reader, joined before the trigger is sent, so the stop lands right
       // after the first committed events, long before the last page is read.
-      const watcher = ctx.kafka.consumer({ groupId: `watch-${ctx.id}` });
+      // Its long-poll short: disconnecting waits for the fetch in flight (kafkajs's default 5 s).
+      const watcher = ctx.kafka.consumer({ groupId: `watch-${ctx.id}`, maxWaitTimeInMs: 100 });
       try {
         let sawFirst: () => void = () => undefined;
         const firstSeen = new Promise<void>((resolve) => (sawFirst = resolve));
@@ -389,11 +412,7 @@ describe('processor: stopped mid-expansion, then resumed', () => {
         await firstSeen;
         await first.stop();
         await watcher.disconnect();
-        const afterStop = await readTopic(ctx.kafka, ctx.settings.topics.output, {
-          until: () => false,
-          timeoutMs: 1000,
-          settleMs: 0,
-        });
+        const afterStop = await readAll(ctx.kafka, ctx.admin, ctx.settings.topics.output);
         expect(afterStop.length).toBeGreaterThan(0);
         expect(afterStop.length).toBeLessThan(users.length);
         const committed = await ctx.admin.fetchOffsets({
@@ -432,7 +451,7 @@ describe('processor: stopped mid-expansion, then resumed', () => {
         await watcher.disconnect().catch(() => undefined);
         await producer.disconnect();
         await first.stop();
-        await ctx.cleanup();
+        await cleanupBorrowing(ctx);
       }
     },
   );
