@@ -260,12 +260,6 @@ class ConfluentTransactionalProducer implements TransactionalProducer {
       ...producerConfig(this.client.settings),
       'transactional.id': this.id,
       'transaction.timeout.ms': this.options.transactionTimeoutMs,
-      // A delivered record is freed on librdkafka's broker thread instead of being queued as a
-      // report for the main thread's poll, which took 6% of the main thread in a 1M expansion
-      // (docs/benchmarks.md, "Issue 11, cpu4"); nothing here reads a report. A failure still
-      // fails the commit: librdkafka counts failed records for the transaction before it looks
-      // at this setting.
-      'delivery.report.only.error': true,
     });
     try {
       await connect(producer, this.client.settings, this.client.log);
@@ -274,10 +268,10 @@ class ConfluentTransactionalProducer implements TransactionalProducer {
       throw translateKafkaError(err, `fencing ${this.id}`);
     }
     try {
-      // The binding always asks for delivery reports, and librdkafka counts a record against
-      // queue.buffering.max.* until its report is served. Only failed records get one now (see
-      // above), but a failure left unserved would hold its place in the queue: poll, cheaply,
-      // as before. Before delivery.report.only.error, an unpolled queue only emptied at commit.
+      // The binding always asks for delivery reports, and librdkafka counts a delivered record
+      // against queue.buffering.max.* until its report is served. Unpolled, the queue only
+      // emptied at commit: each transaction's records stayed in memory, and a transaction
+      // larger than the queue would wait on a full queue that never drains.
       producer.setPollInterval(DELIVERY_POLL_MS);
       // InitProducerId: fences every earlier producer of the id and aborts what it left open.
       await call((done) => producer.initTransactions(this.client.settings.requestTimeoutMs, done));
