@@ -41,8 +41,9 @@ describe('confluent transactional producer, bounded queue', () => {
     expect(new Set(records.map((r) => r.key)).size).toBe(total);
   });
 
-  // Delivered records get no report (delivery.report.only.error): a refused one must still fail
-  // the commit, or its transaction would commit without it.
+  // The adapter reads no delivery report: a refused record must fail the commit all the same, or
+  // its transaction would commit without it (and must go on doing so if reports are ever turned
+  // off with delivery.report.only.error, which docs/benchmarks.md measured).
   test('a record the broker refuses fails the commit; the transaction aborts and the next one commits', async () => {
     const small = `${ctx.settings.topics.output}-small-txn`;
     const topic = `${ctx.settings.topics.output}-ok-txn`;
