@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Client } from 'cassandra-driver';
-import { Kafka, logLevel, type Admin, type IHeaders } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type IHeaders, type KafkaMessage } from 'kafkajs';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { createCassandra } from '../../src/cassandra/client';
 import { loadConfig, type Settings } from '../../src/config';
@@ -150,14 +150,7 @@ export async function readTopic(
     await consumer.run({
       eachBatch: async ({ batch }) => {
         for (const m of batch.messages) {
-          records.push({
-            key: m.key?.toString() ?? null,
-            value: m.value ?? Buffer.alloc(0),
-            headers: m.headers ?? {},
-            partition: batch.partition,
-            offset: m.offset,
-            timestamp: Number(m.timestamp),
-          });
+          records.push(consumedRecord(m, batch.partition));
         }
         if (opts.until(records)) satisfied();
       },
@@ -225,14 +218,7 @@ export async function readAll(
       eachBatch: async ({ batch }) => {
         for (const m of batch.messages) {
           if (BigInt(m.offset) >= (ends.get(batch.partition) ?? 0n)) continue;
-          records.push({
-            key: m.key?.toString() ?? null,
-            value: m.value ?? Buffer.alloc(0),
-            headers: m.headers ?? {},
-            partition: batch.partition,
-            offset: m.offset,
-            timestamp: Number(m.timestamp),
-          });
+          records.push(consumedRecord(m, batch.partition));
           advance(batch.partition, BigInt(m.offset) + 1n);
         }
       },
@@ -243,6 +229,17 @@ export async function readAll(
     await consumer.disconnect().catch(() => undefined);
   }
   return records;
+}
+
+function consumedRecord(m: KafkaMessage, partition: number): ConsumedRecord {
+  return {
+    key: m.key?.toString() ?? null,
+    value: m.value ?? Buffer.alloc(0),
+    headers: m.headers ?? {},
+    partition,
+    offset: m.offset,
+    timestamp: Number(m.timestamp),
+  };
 }
 
 export function headerText(headers: IHeaders, name: string): string | undefined {
