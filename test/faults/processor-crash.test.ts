@@ -83,6 +83,19 @@ function taskWork(p: ProcessorProcess): number {
   return p.linesMatching(/"topic":"[^"]*\.enrolment\.sync\.tasks"[^\n]*"msg":"partition restored"/).length;
 }
 
+/**
+ * Tasks of the split batch that `killed` had not logged as expanded (the batch unsplit: 1 until
+ * it logs the trigger expanded). Read from the processes' own logs, which are complete at a kill.
+ */
+function unfinishedTasks(killed: ProcessorProcess, all: ProcessorProcess[]): number {
+  const split = all.flatMap((p) => p.linesMatching(/"msg":"whole batch split into token-range tasks"/));
+  const tasks = split.length > 0 ? Number(split[0]!.json?.tasks ?? 1) : 1;
+  const expanded = killed
+    .linesMatching(/"msg":"trigger expanded"/)
+    .filter((l) => split.length === 0 || l.json?.task !== undefined);
+  return Math.max(0, tasks - expanded.length);
+}
+
 /** Waits until read_committed has every active user, then until nothing more arrives for 3 s. */
 async function completion(run: Run, timeoutMs: number): Promise<void> {
   await run.committed.waitFor((r) => r.distinct >= batch.active.size, timeoutMs);
@@ -175,7 +188,9 @@ describe('two processors in one group, the one expanding killed with kill -9', (
     // One partition per topic: one member expands and the other idles until it takes over, so the
     // first output after the kill is the survivor resuming (with more partitions both may work).
     run = await newRun(1);
-    const env = { ...BASE_ENV };
+    // Small pages, one range at a time: an expansion of several seconds. At full speed a member
+    // finished the whole batch in about a second, before the kill planned at 30-60% could land.
+    const env = { ...BASE_ENV, SYNC_PAGE_SIZE: '50', SYNC_SCAN_CONCURRENCY: '1' };
     const a = await run.world.startProcessor('a', env);
     const b = await run.world.startProcessor('b', env);
     await run.world.groupStable(2);
@@ -190,6 +205,13 @@ describe('two processors in one group, the one expanding killed with kill -9', (
     const tasksTaken = { killed: taskWork(owner.process), survivor: taskWork(survivor) };
     const killedAt = Date.now();
     await owner.process.kill9();
+    const unfinished = unfinishedTasks(owner.process, [a, b]);
+    if (unfinished === 0) {
+      throw new Error(
+        `the kill planned at ${Math.round(fraction * 100)}% came after the killed member had expanded every task: ` +
+          'the expansion ran too fast to be interrupted (slow it with SYNC_PAGE_SIZE / SYNC_SCAN_CONCURRENCY)',
+      );
+    }
     const baseline = await settledTotal(run.uncommitted);
     const resumed = await run.uncommitted.waitFor((r) => r.total > baseline, SESSION_TIMEOUT_MS + 60000);
     const resumeMs = Date.now() - killedAt;
