@@ -421,11 +421,35 @@ async function commandWatch(settings: Settings, args: string[]): Promise<void> {
   await consumer.disconnect();
 }
 
+/**
+ * The usage lines of one command (each of its forms with the lines that explain it), or
+ * undefined for a command the usage does not list.
+ */
+export function usageOf(command: string): string | undefined {
+  const lines: string[] = [];
+  let inCommand = false;
+  for (const line of USAGE.split('\n')) {
+    const form = /^ {2}(\S+)/.exec(line);
+    if (form) inCommand = form[1] === command;
+    else if (!/^ {3,}\S/.test(line)) inCommand = false;
+    if (inCommand) lines.push(line);
+  }
+  return lines.length > 0 ? `usage: enrolment-sync\n${lines.join('\n')}` : undefined;
+}
+
 export async function cli(argv: string[]): Promise<void> {
   const [command, ...args] = argv;
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
     console.log(USAGE);
     return;
+  }
+  // `<command> --help` answers before anything checks the command's options or the environment.
+  if (args.includes('--help') || args.includes('-h')) {
+    const usage = usageOf(command);
+    if (usage !== undefined) {
+      console.log(usage);
+      return;
+    }
   }
   // Before loadConfig: --markdown needs no environment, and config reports a bad one itself.
   if (command === 'config') return commandConfig(args);
