@@ -231,7 +231,8 @@ export async function readAll(
   return records;
 }
 
-function consumedRecord(m: KafkaMessage, partition: number): ConsumedRecord {
+/** A kafkajs message as the tests read it. */
+export function consumedRecord(m: KafkaMessage, partition: number): ConsumedRecord {
   return {
     key: m.key?.toString() ?? null,
     value: m.value ?? Buffer.alloc(0),

@@ -1,6 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { EnrolmentSyncService } from '../../src/service';
-import { createTestContext, readTopic, type ConsumedRecord, type TestContext } from '../helpers/context';
+import {
+  consumedRecord,
+  createTestContext,
+  readTopic,
+  type ConsumedRecord,
+  type TestContext,
+} from '../helpers/context';
 import { secureServers } from '../helpers/secure';
 import { enrolment, patch, seed, startService } from '../helpers/service';
 
@@ -21,14 +27,7 @@ async function readAll(ctx: TestContext, topic: string, readUncommitted: boolean
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
   await consumer.run({
     eachMessage: async ({ message, partition }) => {
-      records.push({
-        key: message.key?.toString() ?? null,
-        value: message.value ?? Buffer.alloc(0),
-        headers: message.headers ?? {},
-        partition,
-        offset: message.offset,
-        timestamp: Number(message.timestamp),
-      });
+      records.push(consumedRecord(message, partition));
     },
   });
   await new Promise((resolve) => setTimeout(resolve, 6000));
