@@ -103,8 +103,11 @@ export class CompactedTable<V> {
 
   /** Resolves once the value read for `key` satisfies `test` (the reader keeps reading meanwhile). */
   async waitFor(key: string, test: (value: V | undefined) => boolean, signal?: AbortSignal): Promise<void> {
-    if (this.failure !== undefined) throw translateKafkaError(this.failure, `reading ${this.topic}`);
-    while (!test(this.values.get(key))) await sleep(5, signal);
+    while (!test(this.values.get(key))) {
+      // A reader that failed while we waited would otherwise leave us waiting for good.
+      if (this.failure !== undefined) throw translateKafkaError(this.failure, `reading ${this.topic}`);
+      await sleep(5, signal);
+    }
   }
 
   /** Forgets a key locally (the topic keeps it until compaction or retention removes it). */
@@ -129,7 +132,10 @@ export class CompactedTable<V> {
       throw translateKafkaError(err, `reading the end of ${this.topic}`);
     }
     for (const { partition: p, end } of ends) {
-      while ((this.positions.get(p) ?? 0n) < end) await sleep(10, signal);
+      while ((this.positions.get(p) ?? 0n) < end) {
+        if (this.failure !== undefined) throw translateKafkaError(this.failure, `reading ${this.topic}`);
+        await sleep(10, signal);
+      }
     }
   }
 

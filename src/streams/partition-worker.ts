@@ -93,6 +93,9 @@ interface WaveItem<I> {
 
 type SmallOutcome = { records: OutputRecord[] } | { failure: unknown };
 
+/** A restore waits this long for the checkpoint table to read the marker it committed. */
+const RESTORE_MARKER_WAIT_MS = 60_000;
+
 /**
  * One input partition: restores on assignment (fence, committed offset, checkpoint), then turns
  * its messages into committed units: a large input as a run of transactions, each ending with the
@@ -108,6 +111,8 @@ export class PartitionWorker<I> {
   /** The last committed checkpoint, if it is about an input not yet finished. */
   private current: Checkpoint | undefined;
   private skipBelow: bigint | undefined;
+  /** Stops a restore started by prepare once the partition is ours no more (close). */
+  private preparing: AbortController | undefined;
 
   constructor(
     readonly partition: number,
@@ -121,6 +126,8 @@ export class PartitionWorker<I> {
 
   async close(): Promise<void> {
     this.invalidate();
+    this.preparing?.abort(new SyncError('SYNC_ABORTED', 'partition no longer ours', { retriable: false }));
+    this.preparing = undefined;
     await this.deps.sink.close();
   }
 
@@ -132,7 +139,12 @@ export class PartitionWorker<I> {
    */
   prepare(generation: number, signal: AbortSignal): void {
     if (this.restoredIn === generation || this.restoring?.generation === generation) return;
-    this.restore(generation, signal).catch((err: unknown) =>
+    // The runtime's signal only says it is stopping; a rebalance that moves the partition away
+    // closes this worker, and a restore still running then would fence the new owner's producer.
+    this.preparing?.abort();
+    const preparing = new AbortController();
+    this.preparing = preparing;
+    this.restore(generation, AbortSignal.any([signal, preparing.signal])).catch((err: unknown) =>
       this.deps.log.debug({ err, partition: this.partition }, 'restore ahead of the first batch failed'),
     );
   }
@@ -158,13 +170,29 @@ export class PartitionWorker<I> {
     const { sink, checkpoints, log } = this.deps;
     const started = Date.now();
     await sink.open();
+    if (signal.aborted) {
+      await sink.close();
+      throw new SyncError('SYNC_ABORTED', 'partition given up while restoring', { retriable: false });
+    }
     const committed = await this.deps.committedOffset();
     // After fencing, nothing of ours can be written any more: a marker committed now comes after
     // our last checkpoint, and seeing it means that checkpoint has been read too.
     const marker = randomUUID();
     const { checkpointTopic, checkpointKey: key, checkpointPartition: cp } = this.deps;
     await sink.commit({ also: [{ topic: checkpointTopic, messages: [restoreMarkerMessage(key, cp, marker)] }] });
-    await checkpoints.waitFor(restoreMarkerKey(key), (v) => isRestoreMarker(v) && v.marker === marker, signal);
+    const seen = (v: Checkpoint | RestoreMarker | undefined): boolean => isRestoreMarker(v) && v.marker === marker;
+    const waited = AbortSignal.timeout(RESTORE_MARKER_WAIT_MS);
+    try {
+      await checkpoints.waitFor(restoreMarkerKey(key), seen, AbortSignal.any([signal, waited]));
+    } catch (err) {
+      if (signal.aborted || !waited.aborted) throw err;
+      // The table's reader is behind or stuck: the partition is handed back and restored afresh.
+      throw new SyncError(
+        'SYNC_KAFKA_UNAVAILABLE',
+        `the checkpoint table has not read this partition's restore marker in ${RESTORE_MARKER_WAIT_MS} ms`,
+        { retriable: true },
+      );
+    }
     const found = checkpoints.get(key);
     const checkpoint = isRestoreMarker(found) ? undefined : found;
     this.skipBelow = committed === undefined ? undefined : BigInt(committed);

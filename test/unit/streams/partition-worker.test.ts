@@ -333,6 +333,38 @@ describe('partition worker', () => {
     expect(sink.committedRecords()).toEqual(users('0-0', 5));
   });
 
+  test('a restore ahead of time stops when the partition goes elsewhere: no marker is committed and the producer it opened is closed', async () => {
+    const { sink, worker } = setup();
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    const open = sink.open.bind(sink);
+    let closes = 0;
+    sink.open = async () => {
+      await held;
+      await open();
+    };
+    sink.close = async () => {
+      closes++;
+    };
+    const prepared = new Promise<void>((resolve) => {
+      const commit = sink.commit.bind(sink);
+      sink.commit = async (opts) => {
+        resolve();
+        return commit(opts);
+      };
+      setTimeout(resolve, 200);
+    });
+    worker.prepare(1, new AbortController().signal);
+    // The rebalance that moved the partition away closes its worker while the fencing is under way.
+    await worker.close();
+    const closedByRebalance = closes;
+    release();
+    await prepared;
+    expect(sink.opened).toBe(1);
+    expect(sink.restoreMarkers).toBe(0);
+    expect(closes).toBe(closedByRebalance + 1);
+  });
+
   test('a restore ahead of time that failed is done again by the first batch', async () => {
     const { sink, worker, run, resolved } = setup();
     const open = sink.open.bind(sink);
