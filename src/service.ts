@@ -171,6 +171,8 @@ export class EnrolmentSyncService {
           txnMaxRecords: p.txnMaxRecords,
           txnMaxMs: p.txnMaxMs,
           transactionTimeoutMs: p.transactionTimeoutMs,
+          // By then the broker has aborted the transaction, and every request has timed out.
+          producerUnansweredMs: p.transactionTimeoutMs + settings.kafka.requestTimeoutMs,
           shutdownTimeoutMs: p.shutdownTimeoutMs,
           maxDeadLetterBytes: p.maxDeadLetterBytes,
           retry: p.retry,

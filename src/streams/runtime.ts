@@ -47,6 +47,8 @@ export interface RuntimeSettings {
   txnMaxRecords: number;
   txnMaxMs: number;
   transactionTimeoutMs: number;
+  /** How long a producer call may go unanswered before the producer is replaced (see TransactionalSink). */
+  producerUnansweredMs: number;
   /** How long stop() may take before it gives up waiting (the process then exits anyway). */
   shutdownTimeoutMs: number;
   maxDeadLetterBytes: number;
@@ -302,6 +304,7 @@ export class StreamRuntime<I> {
       batchSize: this.pacer ? Math.min(settings.produceBatchSize, this.paceSlice) : settings.produceBatchSize,
       maxInFlight: settings.produceMaxInFlight,
       transactionTimeoutMs: settings.transactionTimeoutMs,
+      producerUnansweredMs: settings.producerUnansweredMs,
     };
     const sink: PartitionSink =
       settings.guarantee === 'exactly_once'

@@ -9,6 +9,8 @@ import type {
 import { checkpointMessage, type Checkpoint } from './checkpoints';
 import { recordBuffers } from './record-buffers';
 import type { OutputRecord } from './types';
+import { SyncError } from '../errors';
+import { withDeadline } from '../util/async';
 
 export type ProcessingGuarantee = 'exactly_once' | 'at_least_once';
 
@@ -26,6 +28,11 @@ export interface SinkSettings {
   batchSize: number;
   maxInFlight: number;
   transactionTimeoutMs: number;
+  /**
+   * How long a call on a transactional producer may go unanswered before the producer is taken
+   * for hung and replaced (the broker has aborted its transaction by then).
+   */
+  producerUnansweredMs: number;
 }
 
 /**
@@ -191,16 +198,37 @@ export class TransactionalSink extends BatchingSink implements PartitionSink {
       transactionalId: this.transactionalId,
       transactionTimeoutMs: this.settings.transactionTimeoutMs,
     });
-    await producer.open();
+    await this.answered(producer, 'fencing', producer.open());
     this.producer = producer;
   }
 
+  /**
+   * A call on `producer`, given producerUnansweredMs to answer. A client that never answers (a
+   * callback lost in a library, a request that is never sent) would hold the partition for good
+   * while the consumer's heartbeats keep the group content. The producer is given up instead, as
+   * if fenced: the partition is restored with a new one, whose fencing aborts what this one left.
+   */
+  private answered<T>(producer: TransactionalProducer, what: string, call: Promise<T>): Promise<T> {
+    const ms = this.settings.producerUnansweredMs;
+    return withDeadline(call, ms, () => {
+      if (this.producer === producer) this.producer = undefined;
+      // Not awaited: a client that stopped answering may not answer its close either.
+      producer.close().catch(() => undefined);
+      return new SyncError(
+        'SYNC_FENCED',
+        `${what} (${this.transactionalId}): the Kafka client gave no answer in ${ms} ms; its producer is given up and replaced`,
+        { retriable: false },
+      );
+    });
+  }
+
   private async transaction(): Promise<TransactionalProducer> {
-    if (!this.producer) throw translateKafkaError(new Error('sink not open'), 'transaction');
-    if (this.producer.inTransaction) return this.producer;
-    await this.producer.begin();
+    const producer = this.producer;
+    if (!producer) throw translateKafkaError(new Error('sink not open'), 'transaction');
+    if (producer.inTransaction) return producer;
+    await this.answered(producer, 'beginning a transaction', producer.begin());
     this.started = Date.now();
-    return this.producer;
+    return producer;
   }
 
   protected override async beforeAdd(): Promise<void> {
@@ -208,7 +236,8 @@ export class TransactionalSink extends BatchingSink implements PartitionSink {
   }
 
   protected produce(topic: string, messages: Message[]): Promise<unknown> {
-    return (this.producer as TransactionalProducer).send([{ topic, messages }]);
+    const producer = this.producer as TransactionalProducer;
+    return this.answered(producer, `producing to ${topic}`, producer.send([{ topic, messages }]));
   }
 
   /**
@@ -224,7 +253,12 @@ export class TransactionalSink extends BatchingSink implements PartitionSink {
     const producer = await this.transaction();
     const { deadLetterTopic } = this.settings;
     await this.window.push(
-      () => producer.send([{ topic: deadLetterTopic, messages: [record] }]),
+      () =>
+        this.answered(
+          producer,
+          `producing to ${deadLetterTopic}`,
+          producer.send([{ topic: deadLetterTopic, messages: [record] }]),
+        ),
       `dead-letter produce to ${deadLetterTopic}`,
     );
   }
@@ -245,12 +279,17 @@ export class TransactionalSink extends BatchingSink implements PartitionSink {
       }
       const last = this.pending;
       this.pending = [];
-      if (topicMessages.length > 0) await producer.send(topicMessages);
+      if (topicMessages.length > 0) await this.answered(producer, 'producing', producer.send(topicMessages));
       this.produced(last);
       if (opts.nextOffset !== undefined) {
-        await producer.sendOffsets(settings.groupId, settings.inputTopic, settings.partition, opts.nextOffset);
+        const { groupId, inputTopic, partition } = settings;
+        await this.answered(
+          producer,
+          'sending offsets',
+          producer.sendOffsets(groupId, inputTopic, partition, opts.nextOffset),
+        );
       }
-      await producer.commit();
+      await this.answered(producer, 'committing', producer.commit());
     } catch (err) {
       throw translateKafkaError(err, `committing a transaction of ${this.transactionalId}`);
     }
@@ -262,7 +301,7 @@ export class TransactionalSink extends BatchingSink implements PartitionSink {
     const producer = this.producer;
     if (!producer?.inTransaction) return;
     try {
-      await producer.abort();
+      await this.answered(producer, 'aborting', producer.abort());
     } catch (err) {
       // A producer stuck in "ongoing transaction" (tulios/kafkajs#1315): only a new producer with
       // the same id recovers it, and that is what open() makes. Until then this sink is unusable.
@@ -275,7 +314,10 @@ export class TransactionalSink extends BatchingSink implements PartitionSink {
     const producer = this.producer;
     this.producer = undefined;
     await this.forgetUnit();
-    await producer?.close();
+    if (!producer) return;
+    // A client that stopped answering may not answer its close either: it is then left behind.
+    const closing = withDeadline(producer.close(), this.settings.producerUnansweredMs, () => new Error('unanswered'));
+    await closing.catch(() => undefined);
   }
 }
 

@@ -11,6 +11,7 @@ import type {
   TopicRecords,
   TransactionalProducer,
 } from '../../../src/kafka/ports';
+import { errorKind, SyncError } from '../../../src/errors';
 import { recordBuffers } from '../../../src/streams/record-buffers';
 import { AtLeastOnceSink, TransactionalSink, type SinkSettings } from '../../../src/streams/sink';
 
@@ -51,6 +52,9 @@ class HoldingClient implements ProducerClient {
     });
   }
 
+  opened = 0;
+  closed = 0;
+
   releaseAll(): void {
     for (const send of this.held.splice(0)) send.resolve();
   }
@@ -58,7 +62,9 @@ class HoldingClient implements ProducerClient {
   transactionalProducer(): TransactionalProducer {
     let active = false;
     return {
-      open: async () => undefined,
+      open: async () => {
+        this.opened++;
+      },
       begin: async () => {
         active = true;
       },
@@ -74,7 +80,9 @@ class HoldingClient implements ProducerClient {
       abort: async () => {
         active = false;
       },
-      close: async () => undefined,
+      close: async () => {
+        this.closed++;
+      },
     };
   }
 
@@ -111,6 +119,7 @@ const settings: SinkSettings = {
   batchSize: 1000,
   maxInFlight: 4,
   transactionTimeoutMs: 60000,
+  producerUnansweredMs: 90000,
 };
 
 /** Every record the client holds still reads as the event it was written as. */
@@ -197,5 +206,31 @@ describe('sinks and the event buffers', () => {
     expect(recordBuffers.stats().reused).toBe(before.reused);
     expect(expectIntact(client, 't7', 'g')).toBe(2000);
     client.releaseAll();
+  });
+});
+
+describe('a transactional producer that stops answering', () => {
+  test('is given up as fenced after producerUnansweredMs, and the sink opens a new one', async () => {
+    const client = new HoldingClient();
+    const sink = new TransactionalSink(client, { ...settings, producerUnansweredMs: 50 });
+    await sink.open();
+    // A send the client never answers, as a library that lost its callback.
+    await sink.add(writeSyncEventsJson(trigger('t9'), ids('i', 1000)));
+    const started = Date.now();
+    const failed = await sink.commit({ checkpoint: null, nextOffset: '1' }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(failed).toBeInstanceOf(SyncError);
+    expect(errorKind(failed)).toBe('fenced');
+    expect((failed as Error).message).toMatch(/no answer in 50 ms/);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(client.closed).toBe(1);
+    // What the worker does next: abort (nothing hangs on the unanswered send), then restore.
+    await sink.abort();
+    await sink.open();
+    expect(client.opened).toBe(2);
+    client.releaseAll();
+    await sink.close();
   });
 });
