@@ -327,7 +327,7 @@ class ConfluentTransactionalProducer implements TransactionalProducer {
     const producer = this.current;
     try {
       // Flushes every record queued in the transaction first; a record the broker refused fails it.
-      await call((done) => producer.commitTransaction(this.client.settings.requestTimeoutMs, done));
+      await this.untilDecided((timeout, done) => producer.commitTransaction(timeout, done));
     } catch (err) {
       // The transaction stays ours to abort.
       throw translateKafkaError(err, `committing a transaction of ${this.id}`);
@@ -340,9 +340,36 @@ class ConfluentTransactionalProducer implements TransactionalProducer {
     this.active = false;
     const producer = this.current;
     try {
-      await call((done) => producer.abortTransaction(this.client.settings.requestTimeoutMs, done));
+      await this.untilDecided((timeout, done) => producer.abortTransaction(timeout, done));
     } catch (err) {
       throw translateKafkaError(err, `aborting a transaction of ${this.id}`);
+    }
+  }
+
+  /**
+   * A commit or abort that librdkafka reports as retriable (it timed out, the coordinator was
+   * restarting) is still under way inside librdkafka, and the documented remedy is to make the
+   * same call again: its result is the outcome. Giving up at the first timeout, as we did, left
+   * the commit running: the abort that followed was refused ("Conflicting commit_transaction API
+   * call is already in progress"), and a processor was seen to hang for good closing that
+   * producer after a Kafka restart. Calls are repeated until the transaction timeout, by when
+   * the broker has decided the transaction either way.
+   */
+  private async untilDecided(end: (timeout: number, done: (err: LibrdKafkaError | null | undefined) => void) => void) {
+    const { requestTimeoutMs } = this.client.settings;
+    const deadline = Date.now() + this.options.transactionTimeoutMs;
+    for (let attempt = 1; ; attempt++) {
+      const timeout = Math.max(1000, Math.min(requestTimeoutMs, deadline - Date.now()));
+      try {
+        await call((done) => end(timeout, done));
+        return;
+      } catch (err) {
+        const rd = err as Partial<LibrdKafkaError>;
+        const again = rd.isRetriable === true && rd.isTxnRequiresAbort !== true && rd.isFatal !== true;
+        if (!again || Date.now() >= deadline) throw err;
+        this.client.log.info({ err, attempt, transactionalId: this.id }, 'transaction not decided yet; asking again');
+        await sleep(Math.min(100 * attempt, 1000));
+      }
     }
   }
 
