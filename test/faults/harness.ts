@@ -156,6 +156,19 @@ export class ProcessorProcess {
       .join('\n');
   }
 
+  /**
+   * The processor's own account, for failure messages: its last `n` lines at info level or
+   * above, without the Kafka client's (an outage makes thousands of those), each cut to 400
+   * characters. What it was doing when a count came out wrong shows here, not in a tail.
+   */
+  story(n = 40): string {
+    return this.lines
+      .filter((l) => l.json === undefined || (Number(l.json.level) >= 30 && l.json.logger !== 'kafkajs'))
+      .slice(-n)
+      .map((l) => `${new Date(l.at).toISOString().slice(11, 23)} ${l.raw.slice(0, 400)}`)
+      .join('\n');
+  }
+
   linesMatching(pattern: RegExp): LogLine[] {
     return this.lines.filter((l) => pattern.test(l.raw));
   }
