@@ -351,11 +351,14 @@ class ConfluentTransactionalProducer implements TransactionalProducer {
    * restarting) is still under way inside librdkafka, and the documented remedy is to make the
    * same call again: its result is the outcome. Giving up at the first timeout, as we did, left
    * the commit running: the abort that followed was refused ("Conflicting commit_transaction API
-   * call is already in progress"), and a processor was seen to hang for good closing that
-   * producer after a Kafka restart. Calls are repeated until the transaction timeout, by when
-   * the broker has decided the transaction either way.
+   * call is already in progress"), the producer was replaced and its transaction done again. In
+   * the Kafka outage test, asking again let the commit through once the broker was back, with
+   * nothing redone. Calls are repeated until the transaction timeout, by when the broker has
+   * decided the transaction either way.
    */
-  private async untilDecided(end: (timeout: number, done: (err: LibrdKafkaError | null | undefined) => void) => void) {
+  private async untilDecided(
+    end: (timeout: number, done: (err: LibrdKafkaError | null | undefined) => void) => void,
+  ): Promise<void> {
     const { requestTimeoutMs } = this.client.settings;
     const deadline = Date.now() + this.options.transactionTimeoutMs;
     for (let attempt = 1; ; attempt++) {
