@@ -141,7 +141,8 @@ export class PartitionWorker<I> {
     if (this.restoredIn === generation || this.restoring?.generation === generation) return;
     // The runtime's signal only says it is stopping; a rebalance that moves the partition away
     // closes this worker, and a restore still running then would fence the new owner's producer.
-    this.preparing?.abort();
+    // Only close() aborts it: a restore of an earlier generation shares this worker's sink, and
+    // closing that sink under a newer restore would take the newer one's producer.
     const preparing = new AbortController();
     this.preparing = preparing;
     this.restore(generation, AbortSignal.any([signal, preparing.signal])).catch((err: unknown) =>
