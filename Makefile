@@ -45,7 +45,10 @@ native-deps:
 	    { apt-get update && apt-get install -y libssl-dev zlib1g-dev g++ make python3; }; \
 	fi
 
+# bin/enrolment-sync runs the CLI on the node recorded here, the one the native module was built
+# for, whatever node a user's shell finds first.
 install: node_modules/.installed ## npm ci (only when package-lock.json changed)
+	@echo "$(NODE_BIN)/node" >.run/native-node
 
 $(NODE_BIN)/node:
 	npm install --prefix $(NODE_DIR) --no-save --no-audit --no-fund --no-package-lock $(NODE_PACKAGE)@$(NODE_VERSION)

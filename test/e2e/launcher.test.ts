@@ -25,7 +25,7 @@ beforeAll(() => {
   writeFileSync(
     probe,
     `const fs = require('node:fs');
-fs.writeFileSync(process.env.PROBE_FILE, JSON.stringify({ pid: process.pid, arenaMax: process.env.MALLOC_ARENA_MAX ?? null, execArgv: process.execArgv }));
+fs.writeFileSync(process.env.PROBE_FILE, JSON.stringify({ pid: process.pid, arenaMax: process.env.MALLOC_ARENA_MAX ?? null, execArgv: process.execArgv, argv0: process.argv0 }));
 if (process.env.PROBE_EXIT !== undefined) process.exit(Number(process.env.PROBE_EXIT));
 // Blocks the main thread without a handler of its own, so a signal's default action applies.
 Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
@@ -39,6 +39,8 @@ interface ProbeReport {
   pid: number;
   arenaMax: string | null;
   execArgv: string[];
+  /** The node the launcher exec'd, as it named it. */
+  argv0: string;
 }
 
 /** Only what a test sets: a MALLOC_ARENA_MAX in the machine's environment must not leak in. */
@@ -149,6 +151,33 @@ test('works through a symlink, as npm links it into node_modules/.bin', () => {
   const res = spawnSync(link, ['help'], { env: { PATH: process.env.PATH ?? '' }, encoding: 'utf8', timeout: 30000 });
   expect(res.status).toBe(0);
   expect(res.stdout).toMatch(/^usage: enrolment-sync <command>/);
+});
+
+test('runs on the node the native module was built for: ENROLMENT_SYNC_NODE, else the one recorded in .run/native-node, else PATH’s', () => {
+  // A checkout of its own, so the real one's .run/native-node does not decide.
+  const checkout = path.join(dir, 'checkout');
+  mkdirSync(path.join(checkout, 'bin'), { recursive: true });
+  mkdirSync(path.join(checkout, '.run'), { recursive: true });
+  const copy = path.join(checkout, 'bin/enrolment-sync');
+  writeFileSync(copy, readFileSync(launcher), { mode: 0o755 });
+  const recorded = path.join(dir, 'recorded-node');
+  const chosen = path.join(dir, 'chosen-node');
+  symlinkSync(process.execPath, recorded);
+  symlinkSync(process.execPath, chosen);
+  const nodeRun = (name: string, extra: Record<string, string> = {}): string => {
+    const { env, file } = probeEnv(name, { ...extra, PROBE_EXIT: '0' });
+    const res = spawnSync(copy, ['help'], { env, encoding: 'utf8', timeout: 30000 });
+    expect(res.status).toBe(0);
+    return readReport(file).argv0;
+  };
+
+  expect(nodeRun('node-none')).toBe('node');
+  writeFileSync(path.join(checkout, '.run/native-node'), `${recorded}\n`);
+  expect(nodeRun('node-recorded')).toBe(recorded);
+  expect(nodeRun('node-chosen', { ENROLMENT_SYNC_NODE: chosen })).toBe(chosen);
+  // A recorded node that is gone (.run/ cleaned of it) is passed over, not exec'd.
+  writeFileSync(path.join(checkout, '.run/native-node'), path.join(dir, 'no-such-node'));
+  expect(nodeRun('node-gone')).toBe('node');
 });
 
 describe.each(['SIGTERM', 'SIGKILL'] as const)('%s', (signal) => {
