@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 import { createCassandra } from './cassandra/client';
 import { EnrolmentReader } from './cassandra/enrolments';
 import { demoEnrolments, insertCourseBatch, insertEnrolments } from './cassandra/seed';
@@ -22,6 +22,7 @@ import { parseBatchFile, type BatchRow } from './operator/batch-file';
 import { commandDlq, DLQ_USAGE } from './operator/dlq-command';
 import { describeStatus, formatSeconds, isFinal } from './operator/progress';
 import { StatusStore } from './streams/status-store';
+import { parseCommandLine } from './util/args';
 import type { TriggerStatus } from './streams/status';
 
 const USAGE = `usage: enrolment-sync <command> [options]
@@ -53,23 +54,15 @@ Configuration comes from environment variables (see README.md); defaults are the
 type Flags = Record<string, string | boolean | undefined>;
 
 function parse(args: string[], options: ParseArgsConfig['options']): Flags {
-  try {
-    return parseArgs({ args, options, strict: true, allowPositionals: false }).values as Flags;
-  } catch (err) {
-    throw new SyncError('SYNC_BAD_REQUEST', (err as Error).message, { retriable: false });
-  }
+  return parseCommandLine(args, options).values as Flags;
 }
 
 function parseWithPositionals(
   args: string[],
   options: ParseArgsConfig['options'],
 ): { values: Flags; positionals: string[] } {
-  try {
-    const parsed = parseArgs({ args, options, strict: true, allowPositionals: true });
-    return { values: parsed.values as Flags, positionals: parsed.positionals };
-  } catch (err) {
-    throw new SyncError('SYNC_BAD_REQUEST', (err as Error).message, { retriable: false });
-  }
+  const { values, positionals } = parseCommandLine(args, options, true);
+  return { values: values as Flags, positionals };
 }
 
 function requiredId(flags: Flags, name: string): string {

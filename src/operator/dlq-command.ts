@@ -1,7 +1,8 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 import { TASK_HEADER } from '../../processors/enrolment-sync';
 import type { Settings } from '../config';
 import { SyncError } from '../errors';
+import { parseCommandLine } from '../util/args';
 import { connectTo, createKafka, translateKafkaError } from '../kafka/client';
 import { createProducerClient } from '../kafka/producers';
 import { createLogger, type Logger } from '../observability/logger';
@@ -63,11 +64,7 @@ function bad(message: string, field?: string): SyncError {
 }
 
 function parse(args: string[], options: ParseArgsConfig['options']): DlqFlags {
-  try {
-    return parseArgs({ args, options, strict: true, allowPositionals: false }).values as DlqFlags;
-  } catch (err) {
-    throw bad((err as Error).message);
-  }
+  return parseCommandLine(args, options).values as DlqFlags;
 }
 
 function count(flags: DlqFlags, flag: string, fallback: number, min: number): number {
