@@ -104,8 +104,7 @@ export class CompactedTable<V> {
   /** Resolves once the value read for `key` satisfies `test` (the reader keeps reading meanwhile). */
   async waitFor(key: string, test: (value: V | undefined) => boolean, signal?: AbortSignal): Promise<void> {
     while (!test(this.values.get(key))) {
-      // A reader that failed while we waited would otherwise leave us waiting for good.
-      if (this.failure !== undefined) throw translateKafkaError(this.failure, `reading ${this.topic}`);
+      this.throwIfFailed();
       await sleep(5, signal);
     }
   }
@@ -121,7 +120,7 @@ export class CompactedTable<V> {
    * is where we stop waiting.
    */
   async caughtUp(partition?: number, signal?: AbortSignal): Promise<void> {
-    if (this.failure !== undefined) throw translateKafkaError(this.failure, `reading ${this.topic}`);
+    this.throwIfFailed();
     let ends: Array<{ partition: number; end: bigint }>;
     try {
       const offsets = await this.admin.fetchTopicOffsets(this.topic);
@@ -133,7 +132,7 @@ export class CompactedTable<V> {
     }
     for (const { partition: p, end } of ends) {
       while ((this.positions.get(p) ?? 0n) < end) {
-        if (this.failure !== undefined) throw translateKafkaError(this.failure, `reading ${this.topic}`);
+        this.throwIfFailed();
         await sleep(10, signal);
       }
     }
@@ -142,6 +141,11 @@ export class CompactedTable<V> {
   async stop(): Promise<void> {
     this.stopped = true;
     await this.consumer.disconnect();
+  }
+
+  /** Checked on every round of a wait: a reader that failed meanwhile would leave it waiting for good. */
+  private throwIfFailed(): void {
+    if (this.failure !== undefined) throw translateKafkaError(this.failure, `reading ${this.topic}`);
   }
 
   private advance(partition: number, next: bigint): void {
