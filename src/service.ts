@@ -1,11 +1,11 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Client } from 'cassandra-driver';
 import type { Admin, Kafka } from 'kafkajs';
 import { createEnrolmentSyncProcessor, type FanOutSettings, type SyncInput } from '../processors/enrolment-sync';
 import { createSyncEventEncoder } from '../processors/enrolment-sync/sync-event';
-import { createApp, hardenServer } from './api/app';
+import { createApp, hardenServer, startingUp } from './api/app';
 import { createJwtAuthenticator } from './api/auth';
 import { createHealthServer } from './api/health';
 import { EventEmitter } from 'node:events';
@@ -99,8 +99,23 @@ export class EnrolmentSyncService {
     return address ? `http://${this.settings.api.host}:${address.port}` : undefined;
   }
 
+  /** Starts what `options` asks for; a start that fails has closed whatever it had opened. */
   async start(options: ServiceOptions): Promise<void> {
+    try {
+      await this.startParts(options);
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  private async startParts(options: ServiceOptions): Promise<void> {
     const { settings, log } = this;
+    // The port first: a second instance started on a port already taken then fails before its
+    // processor joins the group, where its coming and going would move the partitions twice
+    // (each move fencing a running member's producers). /ready answers 503 until start() ends.
+    if (options.api) await this.listenApi();
+    else if (options.processor) await this.startHealthServer();
     try {
       await this.cassandra.connect();
     } catch (err) {
@@ -186,7 +201,6 @@ export class EnrolmentSyncService {
         this.events.emit('fatal', err);
       });
       await this.runtime.start();
-      if (!options.api) await this.startHealthServer();
     }
 
     if (options.api) {
@@ -276,25 +290,31 @@ export class EnrolmentSyncService {
         metrics: this.metrics,
         isReady: () => this.isReady(),
       });
-      await new Promise<void>((resolve, reject) => {
-        // Express 5 hands a listen error (EADDRINUSE…) to the callback instead of emitting it.
-        const server = app.listen(settings.api.port, settings.api.host, (err?: Error) => {
-          if (err)
-            reject(
-              new SyncError(
-                'SYNC_CONFIG',
-                `API cannot listen on ${settings.api.host}:${settings.api.port}: ${err.message}`,
-                { retriable: false, cause: err },
-              ),
-            );
-          else resolve();
-        });
-        hardenServer(server);
-        this.server = server;
-      });
-      log.info({ url: this.url }, 'API listening');
+      const server = this.server as Server;
+      server.removeAllListeners('request');
+      server.on('request', app);
     }
     this.ready = true;
+  }
+
+  private async listenApi(): Promise<void> {
+    const { host, port, retryAfterSeconds } = this.settings.api;
+    const server = createServer(startingUp(retryAfterSeconds));
+    hardenServer(server);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err) =>
+        reject(
+          new SyncError(
+            'SYNC_CONFIG',
+            `API cannot listen on ${host}:${port}: ${err.message}; another instance may have it (API_PORT, API_HOST)`,
+            { retriable: false, cause: err },
+          ),
+        ),
+      );
+      server.listen(port, host, () => resolve());
+    });
+    this.server = server;
+    this.log.info({ url: this.url }, 'API listening');
   }
 
   /** Tasks per scanned batch: by default twice the task topic's partitions, so every member gets some. */
@@ -334,7 +354,7 @@ export class EnrolmentSyncService {
         reject(
           new SyncError(
             'SYNC_CONFIG',
-            `health endpoints cannot listen on ${healthHost}:${healthPort}: ${err.message}`,
+            `health endpoints cannot listen on ${healthHost}:${healthPort}: ${err.message}; another instance may have it (PROCESSOR_PORT, PROCESSOR_HOST)`,
             {
               retriable: false,
               cause: err,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { SyncTrigger } from '../../processors/enrolment-sync/trigger';
 import { shouldSync, type EnrolmentPolicy } from '../../processors/enrolment-sync/expand';
@@ -452,6 +452,29 @@ export function requireAdmin(now: () => Date = () => new Date()) {
           'FORBIDDEN',
         ),
       );
+  };
+}
+
+/**
+ * What the API's port answers while the service starts: the port is taken first, before the
+ * processor joins its group, and the app takes over once everything it needs is open. Until
+ * then /health says the process answers, /ready and everything else 503 with Retry-After.
+ */
+export function startingUp(retryAfterSeconds: number): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const headers = { ...SECURITY_HEADERS, 'Content-Type': 'application/json; charset=utf-8' };
+    if (path === '/health') {
+      res.writeHead(200, headers).end(JSON.stringify({ status: 'ok' }));
+      return;
+    }
+    if (path === '/ready') {
+      res.writeHead(503, headers).end(JSON.stringify({ status: 'starting' }));
+      return;
+    }
+    const message = `Service starting; retry after ${retryAfterSeconds} s`;
+    const body = errorEnvelope(randomUUID(), new Date(), 'SERVICE_UNAVAILABLE', message, 'SERVICE_UNAVAILABLE');
+    res.writeHead(503, { ...headers, 'Retry-After': String(retryAfterSeconds) }).end(JSON.stringify(body));
   };
 }
 

@@ -212,7 +212,7 @@ export const openApiDocument: OpenApiDocument = {
     },
     '/ready': {
       get: probe('ready', 'ready to take work', ref('Ready'), {
-        '503': response('stopping (SIGTERM), or the processor is not consuming', ref('Ready')),
+        '503': response('starting, stopping (SIGTERM), or the processor is not consuming', ref('Ready')),
       }),
     },
     '/metrics': {
@@ -406,7 +406,7 @@ export const openApiDocument: OpenApiDocument = {
         type: 'object',
         required: ['status'],
         properties: {
-          status: { enum: ['ready', 'stopping', 'not ready'] },
+          status: { enum: ['ready', 'starting', 'stopping', 'not ready'] },
           reason: { type: 'string', description: 'why not ready (processor: a fatal error)' },
         },
         additionalProperties: false,

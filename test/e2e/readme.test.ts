@@ -25,10 +25,14 @@ function readmeExample(): string {
   return block[1];
 }
 
-async function waitReady(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+async function waitReady(url: string, child: ChildProcess, timeoutMs: number, output: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`enrolment-sync run exited with ${child.exitCode}`);
+    if (child.exitCode !== null) {
+      throw new Error(
+        `enrolment-sync run exited with ${child.exitCode}:\n${output().split('\n').slice(-15).join('\n')}`,
+      );
+    }
     try {
       if ((await fetch(url)).status === 200) return;
     } catch {
@@ -52,7 +56,7 @@ describe('README, followed as written', () => {
     service = spawn('node', [cli, 'run'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
     service.stdout?.on('data', (d: Buffer) => (output += d.toString()));
     service.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-    await waitReady('http://127.0.0.1:9000/ready', service, 60000);
+    await waitReady('http://127.0.0.1:9000/ready', service, 60000, () => output);
     trackApi('http://127.0.0.1:9000');
   });
 

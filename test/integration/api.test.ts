@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { openApiDocument } from '../../src/api/openapi';
 import { DOCS_CSP } from '../../src/api/openapi-page';
 import { loadConfig } from '../../src/config';
@@ -306,9 +307,12 @@ describe('dependencies unreachable', () => {
         await kafkaLost.stop();
       }
 
+      // The API takes its port before it connects; a start that fails gives the port back.
+      const port = await freePort();
       const noCassandra = loadConfig({
         SYNC_ENV: ctx.settings.env,
         CASSANDRA_CONTACT_POINTS: '127.0.0.1:1',
+        API_PORT: String(port),
         LOG_LEVEL: 'silent',
       });
       await expect(
@@ -316,8 +320,21 @@ describe('dependencies unreachable', () => {
       ).rejects.toMatchObject({
         code: 'SYNC_CASSANDRA_UNAVAILABLE',
       });
+      await expect(freePort(port)).resolves.toBe(port);
     } finally {
       await ctx.cleanup();
     }
   });
 });
+
+/** Listens on `port` (0: any free one) and lets it go again: the port, free as of now. */
+function freePort(port = 0): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      const { port: bound } = server.address() as net.AddressInfo;
+      server.close(() => resolve(bound));
+    });
+  });
+}
