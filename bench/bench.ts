@@ -810,7 +810,7 @@ async function apiWithProcessor(kafka: Kafka): Promise<void> {
 
     recordApiFigures(
       'api_',
-      await apiLoad(url, 'API and processor', { api: child.pid }, `http://127.0.0.1:${port}/metrics`),
+      await apiLoad(url, 'API and processor', { api: child.pid }, [`http://127.0.0.1:${port}/metrics`]),
     );
   } finally {
     await consumer.disconnect().catch(() => undefined);
@@ -818,7 +818,12 @@ async function apiWithProcessor(kafka: Kafka): Promise<void> {
   }
 }
 
-/** `enrolment-sync api` and `enrolment-sync processor` as two processes on this box. */
+/**
+ * `enrolment-sync api` and `enrolment-sync processor` as separate processes on this box:
+ * BENCH_API_PROCESSORS (1) processor members in one group, as a deployment with several would
+ * have. With more than one, each member's share of the triggers is logged: the API's sticky
+ * partitions (API_STICKY_PARTITION_MS) feed one member at a time, in turns.
+ */
 async function apiSplit(kafka: Kafka): Promise<void> {
   const settings = benchSettings();
   const admin = kafka.admin();
@@ -826,19 +831,39 @@ async function apiSplit(kafka: Kafka): Promise<void> {
   await topicsFor(admin, settings);
   const port = String(19000 + Math.floor(Math.random() * 1000));
   const env = { SYNC_ENV: settings.env, CASSANDRA_KEYSPACE: keyspace, LOG_LEVEL: 'info' };
-  const processor = startChild(['processor'], { ...env, PROCESSOR_PORT: '0' });
+  const members = Number(process.env.BENCH_API_PROCESSORS ?? 1);
+  const processors = Array.from({ length: members }, () => startChild(['processor'], { ...env, PROCESSOR_PORT: '0' }));
   const api = startChild(['api'], { ...env, API_PORT: port });
   try {
     await waitReady(port, 'API (split)');
-    await waitFor(() => /joined consumer group/.test(processor.output()), 60000, 'processor to join its group');
+    for (const p of processors) {
+      await waitFor(() => /joined consumer group/.test(p.output()), 60000, 'processor to join its group');
+    }
+    // Every member's partitions assigned, so the load does not start inside a rebalance.
+    await waitFor(
+      () => processors.every((p) => /"msg":"processor running"/.test(p.output())),
+      60000,
+      'the group to settle',
+    );
+    await new Promise((r) => setTimeout(r, 3000));
+    const healthUrls = processors.map(
+      (p) => /"url":"(http:[^"]+)"[^\n]*"msg":"health endpoints listening"/.exec(p.output())?.[1],
+    );
     const url = `http://127.0.0.1:${port}/v1/content/state/update`;
     recordApiFigures(
-      'api_split_',
-      await apiLoad(url, 'API + processor, two processes', { api: api.child.pid, processor: processor.child.pid }),
+      members > 1 ? `api_split_${members}_processors_` : 'api_split_',
+      await apiLoad(
+        url,
+        members > 1 ? `API + ${members} processors, ${members + 1} processes` : 'API + processor, two processes',
+        { api: api.child.pid, processors: processors.map((p) => p.child.pid) },
+        [`http://127.0.0.1:${port}/metrics`, ...healthUrls.flatMap((u) => (u ? [`${u}/metrics`] : []))],
+      ),
     );
   } finally {
-    processor.child.kill('SIGTERM');
-    await new Promise((r) => processor.child.once('exit', r));
+    for (const p of processors) {
+      p.child.kill('SIGTERM');
+      await new Promise((r) => p.child.once('exit', r));
+    }
     await stopChildAndTopics(api.child, admin, settings);
   }
 }
@@ -891,14 +916,16 @@ interface ApiLoadResult {
 async function apiLoad(
   url: string,
   what: string,
-  server: { api: number | undefined; processor?: number | undefined },
-  metricsUrl?: string,
+  server: { api: number | undefined; processors?: Array<number | undefined> },
+  metricsUrls: string[] = [],
 ): Promise<ApiLoadResult> {
   const levels = (process.env.BENCH_API_CONNECTIONS ?? '4,8,16,24,32,48,64').split(',').map(Number);
   const seconds = Number(process.env.BENCH_API_SECONDS ?? 8);
   const pids: Record<string, number | undefined> = {
     api: server.api,
-    ...(server.processor === undefined ? {} : { processor: server.processor }),
+    ...Object.fromEntries(
+      (server.processors ?? []).map((pid, i) => [i === 0 ? 'processor' : `processor${i + 1}`, pid]),
+    ),
     kafka: serverPid('kafka'),
     cassandra: serverPid('cassandra'),
   };
@@ -924,7 +951,7 @@ async function apiLoad(
     const idleEnd = cpuNow();
     const idleMs = performance.now() - idleT0;
     const t0 = performance.now();
-    const countsBefore = metricsUrl ? await transactionCounts(metricsUrl) : undefined;
+    const countsBefore = metricsUrls.length > 0 ? await transactionCounts(metricsUrls) : undefined;
     const before = cpuNow();
     const result = await autocannon({
       url,
@@ -943,13 +970,13 @@ async function apiLoad(
     });
     const after = cpuNow();
     const loadMs = performance.now() - t0;
-    const countsAfter = metricsUrl ? await transactionCounts(metricsUrl) : undefined;
+    const countsAfter = metricsUrls.length > 0 ? await transactionCounts(metricsUrls) : undefined;
     const requests = Math.max(1, result.requests.total);
     const cpuByProcess: Record<string, number> = {};
     let serverCpuMs = 0;
     for (const name of Object.keys(after)) {
       const used = (after[name] as number) - (before[name] as number);
-      if (name === 'api' || name === 'processor') serverCpuMs += used;
+      if (name === 'api' || name.startsWith('processor')) serverCpuMs += used;
       // Net of what the process spends without requests (its own timers, consumers, heartbeats;
       // for the servers, everyone else's work): the cost a request adds, which is what 2,000
       // requests/s would multiply. The load generator has no background.
@@ -981,19 +1008,28 @@ async function apiLoad(
 
 /** The counters that say how many requests share a transaction, from a `run` process's /metrics. */
 interface TransactionCounts {
+  /** Triggers processed by each process asked, in the order of its metrics URL. */
+  triggersByProcess: number[];
   waveTransactions: number;
   triggersProcessed: number;
   apiSends: number;
   apiTriggers: number;
 }
 
-async function transactionCounts(metricsUrl: string): Promise<TransactionCounts> {
-  const text = await fetch(metricsUrl)
-    .then((r) => r.text())
-    .catch(() => '');
-  const sum = (pattern: RegExp): number =>
+/** Summed over the processes that serve the API's requests (`run`; or `api` and its processors). */
+async function transactionCounts(metricsUrls: string[]): Promise<TransactionCounts> {
+  const texts = await Promise.all(
+    metricsUrls.map((u) =>
+      fetch(u)
+        .then((r) => r.text())
+        .catch(() => ''),
+    ),
+  );
+  const sumOf = (text: string, pattern: RegExp): number =>
     [...text.matchAll(pattern)].reduce((total, m) => total + Number(m[1] ?? 0), 0);
+  const sum = (pattern: RegExp): number => texts.reduce((total, text) => total + sumOf(text, pattern), 0);
   return {
+    triggersByProcess: texts.map((text) => sumOf(text, /^sync_triggers_processed_total\{[^}]*\} (\S+)$/gm)),
     waveTransactions: sum(/^sync_transactions_committed_total\{kind="wave"\} (\S+)$/gm),
     triggersProcessed: sum(/^sync_triggers_processed_total\{[^}]*\} (\S+)$/gm),
     apiSends: sum(/^sync_api_triggers_per_send_count\{[^}]*outcome="committed"[^}]*\} (\S+)$/gm),
@@ -1007,9 +1043,15 @@ function describeTransactions(before: TransactionCounts, after: TransactionCount
   const sends = after.apiSends - before.apiSends;
   const published = after.apiTriggers - before.apiTriggers;
   const per = (a: number, b: number): string => (b > 0 ? (a / b).toFixed(1) : 'n/a');
+  // With several processor members (the split set-up), how the triggers fell between them.
+  const byMember = after.triggersByProcess.slice(1).map((n, i) => n - (before.triggersByProcess[i + 1] ?? 0));
+  const shares =
+    byMember.length > 1 && triggers > 0
+      ? `; members' shares of the triggers ${byMember.map((n) => (n / triggers).toFixed(2)).join(' / ')}`
+      : '';
   return (
     `processor ${per(triggers, waves)} triggers per wave transaction (${Math.round((waves * 1000) / ms)}/s), ` +
-    `API ${per(published, sends)} triggers per send (${Math.round((sends * 1000) / ms)}/s)`
+    `API ${per(published, sends)} triggers per send (${Math.round((sends * 1000) / ms)}/s)${shares}`
   );
 }
 
