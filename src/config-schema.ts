@@ -33,6 +33,8 @@ export interface VariableSpec {
   lowercase?: boolean;
   /** Kept exactly as given (no trimming): passwords and secrets may contain spaces. */
   raw?: boolean;
+  /** A list of network addresses: `host:port`, the port required or, left out, the client's default. */
+  port?: 'required' | 'optional';
 }
 
 const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
@@ -93,7 +95,9 @@ export const CONFIG_SCHEMA: readonly VariableSpec[] = [
     name: 'KAFKA_BROKERS',
     kind: 'list',
     default: '127.0.0.1:9092',
-    description: 'Kafka bootstrap brokers, comma-separated',
+    // kafkajs takes no default port: 'kafka-1' alone fails at connect, naming no variable.
+    port: 'required',
+    description: 'Kafka bootstrap brokers, host:port, comma-separated',
   },
   str('KAFKA_CLIENT_ID', 'enrolment-sync', 'Kafka client id (broker logs and quotas)'),
   oneOf(
@@ -129,7 +133,8 @@ export const CONFIG_SCHEMA: readonly VariableSpec[] = [
     name: 'CASSANDRA_CONTACT_POINTS',
     kind: 'list',
     default: '127.0.0.1:9042',
-    description: 'Cassandra contact points, comma-separated',
+    port: 'optional',
+    description: 'Cassandra contact points, host or host:port (9042), comma-separated',
   },
   str('CASSANDRA_LOCAL_DC', 'datacenter1', 'Cassandra local data centre (load balancing)'),
   str('CASSANDRA_KEYSPACE', 'sunbird_courses', 'keyspace of user_enrolments and course_batch', {
@@ -303,13 +308,23 @@ const splitList = (text: string): string[] =>
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
 
+/** `host:port` or `[v6]:port` (the port optional unless `portRequired`), with a port in 1–65535. */
+function isAddress(item: string, portRequired: boolean): boolean {
+  const match = /^(\[[0-9A-Fa-f:.]+\]|[^:\s[\]]+)(?::(\d+))?$/.exec(item);
+  if (!match) return false;
+  if (match[2] === undefined) return !portRequired;
+  const port = Number(match[2]);
+  return port >= 1 && port <= 65535;
+}
+
 function parseValue(spec: VariableSpec, given: string, fallback: Value): { value: Value; problem?: string } {
   const { name } = spec;
   const text = spec.raw ? given : spec.lowercase ? given.trim().toLowerCase() : given.trim();
   switch (spec.kind) {
     case 'int': {
-      const n = Number(given);
-      if (!Number.isInteger(n) || n < (spec.min ?? -Infinity) || n > (spec.max ?? Infinity)) {
+      // Decimal digits only: Number() would also take '0x10', '1e3' and '' as numbers.
+      const n = /^[+-]?\d+$/.test(text) ? Number(text) : NaN;
+      if (!Number.isSafeInteger(n) || n < (spec.min ?? -Infinity) || n > (spec.max ?? Infinity)) {
         return {
           value: fallback,
           problem: `${name} must be a whole number from ${spec.min} to ${spec.max}, got '${given}'`,
@@ -330,7 +345,13 @@ function parseValue(spec: VariableSpec, given: string, fallback: Value): { value
     }
     case 'list': {
       const items = splitList(text);
-      return items.length > 0 ? { value: items } : { value: items, problem: `${name} must list at least one address` };
+      if (items.length === 0) return { value: items, problem: `${name} must list at least one address` };
+      const bad = spec.port ? items.find((item) => !isAddress(item, spec.port === 'required')) : undefined;
+      if (bad !== undefined) {
+        const form = spec.port === 'required' ? 'host:port' : 'host or host:port';
+        return { value: items, problem: `${name} must list addresses as ${form} (port 1-65535), got '${bad}'` };
+      }
+      return { value: items };
     }
     case 'file':
       // A file the process must be able to read at start-up (a CA, a certificate, a key).

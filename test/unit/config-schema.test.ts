@@ -91,6 +91,36 @@ describe('the configuration schema', () => {
     expect(error.message).toContain("SYNC_READ_PLAN must be one of auto, index, scan, got 'bogus'");
   });
 
+  test('a whole number is decimal digits: hex, exponents and fractions are refused, spaces trimmed', () => {
+    for (const bad of ['0x10', '1e3', '1.5', '12abc', '1_000']) {
+      expect(() => loadConfig({ TOPIC_PARTITIONS: bad })).toThrow(
+        `TOPIC_PARTITIONS must be a whole number from 1 to 10000, got '${bad}'`,
+      );
+    }
+    expect(loadConfig({ TOPIC_PARTITIONS: ' 12 ' }).topics.partitions).toBe(12);
+    expect(loadConfig({ TOPIC_PARTITIONS: '' }).topics.partitions).toBe(4);
+  });
+
+  test('brokers need host:port; contact points take a host alone; a bad one is named', () => {
+    expect(() => loadConfig({ KAFKA_BROKERS: 'localhost' })).toThrow(
+      "KAFKA_BROKERS must list addresses as host:port (port 1-65535), got 'localhost'",
+    );
+    expect(() => loadConfig({ KAFKA_BROKERS: 'kafka-1:9092, kafka-2' })).toThrow(/got 'kafka-2'/);
+    expect(() => loadConfig({ KAFKA_BROKERS: 'kafka-1:0' })).toThrow(/got 'kafka-1:0'/);
+    expect(() => loadConfig({ KAFKA_BROKERS: 'kafka-1:9092:1' })).toThrow(/got 'kafka-1:9092:1'/);
+    expect(loadConfig({ KAFKA_BROKERS: 'kafka-1:9092, [::1]:9093' }).kafka.brokers).toEqual([
+      'kafka-1:9092',
+      '[::1]:9093',
+    ]);
+    expect(loadConfig({ CASSANDRA_CONTACT_POINTS: 'cass-1,cass-2:9142' }).cassandra.contactPoints).toEqual([
+      'cass-1',
+      'cass-2:9142',
+    ]);
+    expect(() => loadConfig({ CASSANDRA_CONTACT_POINTS: 'cass-1:x' })).toThrow(
+      "CASSANDRA_CONTACT_POINTS must list addresses as host or host:port (port 1-65535), got 'cass-1:x'",
+    );
+  });
+
   test('a name outside the schema is a programming error, not a silent default', () => {
     const v = new ConfigValues(readEnvironment({}).values);
     expect(() => v.int('NO_SUCH_VARIABLE')).toThrow(/NO_SUCH_VARIABLE/);
