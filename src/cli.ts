@@ -127,6 +127,12 @@ async function commandMigrate(settings: Settings): Promise<void> {
           (result.createdTopics.length > 0 ? ` (created ${result.createdTopics.join(', ')})` : ' (already there)') +
           `; schema ids: sync event ${result.schemas.syncEventSchemaId}, trigger ${result.schemas.triggerSchemaId}`,
       );
+      for (const { topic, partitions } of result.partitionCounts) {
+        console.error(
+          `warning: ${topic} already has ${partitions} partition(s), not the ${settings.topics.partitions} TOPIC_PARTITIONS asks for; ` +
+            'migrate leaves existing topics as they are (more partitions would move keys, and status records are found by partition count)',
+        );
+      }
     });
   } finally {
     await admin.disconnect();

@@ -49,6 +49,8 @@ export async function applyCassandraSchema(client: Client, keyspace: string, rep
 export interface MigrateResult {
   cqlStatements: number;
   createdTopics: string[];
+  /** Topics that were already there with another partition count than TOPIC_PARTITIONS asks. */
+  partitionCounts: Array<{ topic: string; partitions: number }>;
   schemas: RegisteredSchemas;
 }
 
@@ -66,7 +68,14 @@ export async function migrate(
     throw translateKafkaError(err, 'creating topics');
   }
   deps.log.info({ created: createdTopics }, 'topics ready');
+  // An existing topic is never changed: adding partitions would move keys, and status records
+  // are found by a hash over the status topic's partition count. So a different count is
+  // reported for a person to decide, not repaired.
+  const { topics } = await deps.admin.fetchTopicMetadata({ topics: topicSpecs(settings.topics).map((t) => t.topic) });
+  const partitionCounts = topics
+    .filter((t) => t.partitions.length !== settings.topics.partitions)
+    .map((t) => ({ topic: t.name, partitions: t.partitions.length }));
   const schemas = await registerSchemas(deps.registry, settings.topics);
   deps.log.info(schemas, 'schemas registered');
-  return { cqlStatements: cql, createdTopics, schemas };
+  return { cqlStatements: cql, createdTopics, partitionCounts, schemas };
 }
