@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import type { ParseArgsConfig } from 'node:util';
 import { createCassandra } from './cassandra/client';
@@ -9,8 +10,9 @@ import { demoEnrolments, insertCourseBatch, insertEnrolments } from './cassandra
 import { loadConfig, type Settings } from './config';
 import { effectiveSettings, readEnvironment } from './config-schema';
 import { configTable } from './config-table';
-import { SyncError } from './errors';
+import { messageOf, SyncError } from './errors';
 import { connectTo, createKafka } from './kafka/client';
+import { isConfluentAvro } from './kafka/codecs';
 import { createProducerClient } from './kafka/producers';
 import { createRegistry } from './kafka/registry';
 import { createTriggerPublisher } from './kafka/trigger-publisher';
@@ -388,6 +390,20 @@ function commandConfig(args: string[]): void {
     console.log(`${s.name.padEnd(width)}  ${s.value}${s.source === 'env' ? '' : '  (default)'}`);
 }
 
+/**
+ * An event as a person reads it: JSON as it is, Confluent Avro (SYNC_EVENT_FORMAT=avro) decoded
+ * through the registry into the same JSON shape, instead of its bytes printed as text.
+ */
+async function readableEvent(value: Buffer | null, registry: SchemaRegistry): Promise<string> {
+  if (value === null) return '(null)';
+  if (!isConfluentAvro(value)) return value.toString();
+  try {
+    return JSON.stringify(await registry.decode(value));
+  } catch (err) {
+    return `(Confluent Avro, schema id ${value.readUInt32BE(1)}, not decoded: ${messageOf(err)})`;
+  }
+}
+
 async function commandWatch(settings: Settings, args: string[]): Promise<void> {
   const flags = parse(args, {
     limit: { type: 'string' },
@@ -404,11 +420,12 @@ async function commandWatch(settings: Settings, args: string[]): Promise<void> {
   let finish: () => void = () => undefined;
   const done = new Promise<void>((resolve) => (finish = resolve));
   console.error(`watching ${settings.topics.output} (Ctrl-C stops)`);
+  const registry = createRegistry(settings.registry);
   await consumer.run({
     eachMessage: async ({ message }) => {
       if (seen >= limit) return;
       seen++;
-      console.log(`${message.key?.toString() ?? ''}\t${message.value?.toString() ?? ''}`);
+      console.log(`${message.key?.toString() ?? ''}\t${await readableEvent(message.value, registry)}`);
       if (seen >= limit) finish();
     },
   });
