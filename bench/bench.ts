@@ -5,7 +5,10 @@
  *   BENCH_SIZE=default|small   (default: 2,000,000 rows with a 1,000,000-user batch)
  *   BENCH_ROWS, BENCH_TARGET   override the sizes
  *   --peer-check               only check the plain-JVM peer against ours on the 1,000-user batch
- *   --api                      only the API figures (5), printed, docs/ left alone
+ *   --api                      only the API figures (5), printed, docs/ left alone;
+ *                              BENCH_API_MODES=run,split,api picks the set-ups (default run,api),
+ *                              BENCH_API_PROCESSORS=N runs `split` with N processor members,
+ *                              BENCH_API_CONNECTIONS=4,16,… and BENCH_API_SECONDS the load levels
  *   --expansions               only the exactly-once expansions of the 10,000-user and the big batch
  *                              (CPU-s per 1M events, events/s, peak RSS), printed, docs untouched;
  *                              BENCH_PROCESSOR_NODE_ARGS are node's arguments for the processor (--cpu-prof…),
