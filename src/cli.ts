@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import type { ParseArgsConfig } from 'node:util';
-import { createCassandra } from './cassandra/client';
+import { createCassandra, translateCassandraError } from './cassandra/client';
 import { EnrolmentReader } from './cassandra/enrolments';
 import { demoEnrolments, insertCourseBatch, insertEnrolments } from './cassandra/seed';
 import { loadConfig, type Settings } from './config';
@@ -18,7 +18,7 @@ import { createRegistry } from './kafka/registry';
 import { createTriggerPublisher } from './kafka/trigger-publisher';
 import { exitOnError, runService } from './main';
 import { migrate } from './migrate';
-import { createLogger } from './observability/logger';
+import { commandLogger } from './observability/logger';
 import { MAX_ID_LENGTH } from '../processors/enrolment-sync/trigger';
 import { parseBatchFile, type BatchRow } from './operator/batch-file';
 import { commandDlq, DLQ_USAGE } from './operator/dlq-command';
@@ -103,6 +103,14 @@ async function withCassandra<T>(
 ): Promise<T> {
   const client = createCassandra(settings.cassandra);
   try {
+    try {
+      await client.connect();
+    } catch (err) {
+      throw translateCassandraError(
+        err,
+        `connecting to Cassandra at ${settings.cassandra.contactPoints.join(',')} (CASSANDRA_CONTACT_POINTS)`,
+      );
+    }
     return await fn(client);
   } finally {
     await client.shutdown();
@@ -110,7 +118,7 @@ async function withCassandra<T>(
 }
 
 async function commandMigrate(settings: Settings): Promise<void> {
-  const log = createLogger(settings.logLevel === 'info' ? 'warn' : settings.logLevel);
+  const log = commandLogger(settings.logLevel);
   const kafka = createKafka(settings.kafka, log);
   const admin = kafka.admin();
   await connectTo(admin, settings.kafka.brokers);
@@ -143,7 +151,7 @@ async function commandMigrate(settings: Settings): Promise<void> {
 
 /** The status topic read back, for commands that queue or watch triggers. */
 async function withStatus<T>(settings: Settings, fn: (store: StatusStore) => Promise<T>): Promise<T> {
-  const log = createLogger('warn');
+  const log = commandLogger(settings.logLevel);
   const kafka = createKafka(settings.kafka, log);
   const admin = kafka.admin();
   await connectTo(admin, settings.kafka.brokers);
@@ -209,7 +217,7 @@ async function commandBatch(settings: Settings, args: string[]): Promise<void> {
       field: rows.length > 1 ? 'file' : 'batch-id',
     });
   }
-  const log = createLogger('warn');
+  const log = commandLogger(settings.logLevel);
   // The client KAFKA_CLIENT names, as for the API's triggers: one setting decides how we produce.
   const producers = await createProducerClient(settings.kafka, createKafka(settings.kafka, log), log);
   const producer = producers.idempotentProducer();
@@ -412,9 +420,9 @@ async function commandWatch(settings: Settings, args: string[]): Promise<void> {
   });
   const limit = wholeNumber(flags, 'limit', Number.MAX_SAFE_INTEGER, 1);
   const timeoutMs = wholeNumber(flags, 'timeout-ms', 0, 0);
-  const log = createLogger('warn');
+  const log = commandLogger(settings.logLevel);
   const consumer = createKafka(settings.kafka, log).consumer({ groupId: `enrolment-sync-watch-${randomUUID()}` });
-  await consumer.connect();
+  await connectTo(consumer, settings.kafka.brokers);
   await consumer.subscribe({ topics: [settings.topics.output], fromBeginning: flags['from-beginning'] === true });
   let seen = 0;
   let finish: () => void = () => undefined;

@@ -119,7 +119,10 @@ export class EnrolmentSyncService {
     try {
       await this.cassandra.connect();
     } catch (err) {
-      throw translateCassandraError(err, `connecting to Cassandra at ${settings.cassandra.contactPoints.join(',')}`);
+      throw translateCassandraError(
+        err,
+        `connecting to Cassandra at ${settings.cassandra.contactPoints.join(',')} (CASSANDRA_CONTACT_POINTS)`,
+      );
     }
     const reader = new EnrolmentReader(this.cassandra, settings.cassandra.keyspace, settings.processor, log);
     const registry = createRegistry(settings.registry);
@@ -380,7 +383,7 @@ export class EnrolmentSyncService {
       await admin.connect();
       existing = new Set(await admin.listTopics());
     } catch (err) {
-      throw translateKafkaError(err, `connecting to Kafka at ${this.settings.kafka.brokers.join(',')}`);
+      throw translateKafkaError(err, `connecting to Kafka at ${this.settings.kafka.brokers.join(',')} (KAFKA_BROKERS)`);
     } finally {
       await admin.disconnect().catch(() => undefined);
     }

@@ -87,7 +87,13 @@ export function translateCassandraError(err: unknown, what: string): SyncError {
     const inner = Object.values((err as { innerErrors?: Record<string, unknown> }).innerErrors ?? {});
     const authFailure = inner.find((e) => e instanceof cassandraErrors.AuthenticationError);
     if (authFailure) return translateCassandraError(authFailure, what);
-    return new SyncError('SYNC_CASSANDRA_UNAVAILABLE', `${what}: Cassandra unavailable: ${message}`, {
+    // The driver's message inlines its first inner error, stack and all, over several lines;
+    // one line per host tried says the same.
+    const hosts = Object.entries((err as { innerErrors?: Record<string, unknown> }).innerErrors ?? {}).map(
+      ([host, e]) => `${host}: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`,
+    );
+    const detail = hosts.length > 0 ? `no host answered (${hosts.join('; ')})` : message.split('\n')[0];
+    return new SyncError('SYNC_CASSANDRA_UNAVAILABLE', `${what}: Cassandra unavailable: ${detail}`, {
       retriable: true,
       cause: err,
     });

@@ -151,7 +151,7 @@ export async function connectTo<T extends { connect(): Promise<void> }>(
   try {
     await client.connect();
   } catch (err) {
-    throw translateKafkaError(err, `connecting to Kafka at ${brokers.join(',')}`);
+    throw translateKafkaError(err, `connecting to Kafka at ${brokers.join(',')} (KAFKA_BROKERS)`);
   }
   return client;
 }

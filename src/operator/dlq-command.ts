@@ -5,7 +5,7 @@ import { SyncError } from '../errors';
 import { parseCommandLine } from '../util/args';
 import { connectTo, createKafka, translateKafkaError } from '../kafka/client';
 import { createProducerClient } from '../kafka/producers';
-import { createLogger, type Logger } from '../observability/logger';
+import { commandLogger, type Logger } from '../observability/logger';
 import {
   deadLetterJson,
   DEFAULT_VALUE_BYTES,
@@ -218,7 +218,7 @@ async function withKafka<T>(
     log: Logger,
   ) => Promise<T>,
 ): Promise<T> {
-  const log = createLogger('warn');
+  const log = commandLogger(settings.logLevel);
   const kafka = createKafka(settings.kafka, log);
   const admin = kafka.admin();
   await connectTo(admin, settings.kafka.brokers);

@@ -26,6 +26,19 @@ describe('error classification', () => {
     expect(errorKind(translateCassandraError(err, 'reading'))).toBe(kind);
   });
 
+  test("no host answered: one line naming each host tried and why, not the driver's inlined stack", () => {
+    const refused = (host: string) =>
+      Object.assign(new Error(`connect ECONNREFUSED ${host}\n    at TCPConnectWrap`), {});
+    const err = new cassandraErrors.NoHostAvailableError({
+      '10.0.0.1:9042': refused('10.0.0.1:9042'),
+      '10.0.0.2:9042': refused('10.0.0.2:9042'),
+    });
+    expect(translateCassandraError(err, 'connecting').message).toBe(
+      'connecting: Cassandra unavailable: no host answered ' +
+        '(10.0.0.1:9042: connect ECONNREFUSED 10.0.0.1:9042; 10.0.0.2:9042: connect ECONNREFUSED 10.0.0.2:9042)',
+    );
+  });
+
   const kafkajsError = (name: string, props: Record<string, unknown> = {}) =>
     Object.assign(new Error(`kafkajs ${name}`), { name, ...props });
 
