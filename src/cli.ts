@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import type { ParseArgsConfig } from 'node:util';
-import { createCassandra, translateCassandraError } from './cassandra/client';
+import { connectCassandra, createCassandra } from './cassandra/client';
 import { EnrolmentReader } from './cassandra/enrolments';
 import { demoEnrolments, insertCourseBatch, insertEnrolments } from './cassandra/seed';
 import { loadConfig, type Settings } from './config';
@@ -103,14 +103,7 @@ async function withCassandra<T>(
 ): Promise<T> {
   const client = createCassandra(settings.cassandra);
   try {
-    try {
-      await client.connect();
-    } catch (err) {
-      throw translateCassandraError(
-        err,
-        `connecting to Cassandra at ${settings.cassandra.contactPoints.join(',')} (CASSANDRA_CONTACT_POINTS)`,
-      );
-    }
+    await connectCassandra(client, settings.cassandra.contactPoints);
     return await fn(client);
   } finally {
     await client.shutdown();

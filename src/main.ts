@@ -30,8 +30,8 @@ export async function runService(options: ServiceOptions, env: NodeJS.ProcessEnv
   try {
     await service.start(options);
   } catch (err) {
+    // start() has closed whatever it had opened.
     log.error({ err }, 'failed to start');
-    await service.stop();
     throw err;
   }
   const parts = [

@@ -9,10 +9,10 @@ import { createApp, hardenServer, startingUp } from './api/app';
 import { createJwtAuthenticator } from './api/auth';
 import { createHealthServer } from './api/health';
 import { EventEmitter } from 'node:events';
-import { countingTracker, createCassandra, translateCassandraError } from './cassandra/client';
+import { connectCassandra, countingTracker, createCassandra } from './cassandra/client';
 import { EnrolmentReader } from './cassandra/enrolments';
 import type { Settings } from './config';
-import { createKafka, translateKafkaError } from './kafka/client';
+import { connectingToKafka, createKafka, translateKafkaError } from './kafka/client';
 import { confluentFrame } from './kafka/codecs';
 import type { KafkaClientName, ProducerClient, TransactionalProducer } from './kafka/ports';
 import { createProducerClient } from './kafka/producers';
@@ -116,14 +116,7 @@ export class EnrolmentSyncService {
     // (each move fencing a running member's producers). /ready answers 503 until start() ends.
     if (options.api) await this.listenApi();
     else if (options.processor) await this.startHealthServer();
-    try {
-      await this.cassandra.connect();
-    } catch (err) {
-      throw translateCassandraError(
-        err,
-        `connecting to Cassandra at ${settings.cassandra.contactPoints.join(',')} (CASSANDRA_CONTACT_POINTS)`,
-      );
-    }
+    await connectCassandra(this.cassandra, settings.cassandra.contactPoints);
     const reader = new EnrolmentReader(this.cassandra, settings.cassandra.keyspace, settings.processor, log);
     const registry = createRegistry(settings.registry);
 
@@ -304,18 +297,7 @@ export class EnrolmentSyncService {
     const { host, port, retryAfterSeconds } = this.settings.api;
     const server = createServer(startingUp(retryAfterSeconds));
     hardenServer(server);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) =>
-        reject(
-          new SyncError(
-            'SYNC_CONFIG',
-            `API cannot listen on ${host}:${port}: ${err.message}; another instance may have it (API_PORT, API_HOST)`,
-            { retriable: false, cause: err },
-          ),
-        ),
-      );
-      server.listen(port, host, () => resolve());
-    });
+    await listen(server, host, port, 'API', 'API_PORT, API_HOST');
     this.server = server;
     this.log.info({ url: this.url }, 'API listening');
   }
@@ -352,21 +334,7 @@ export class EnrolmentSyncService {
       reason: () => (this.runtime?.failure === undefined ? undefined : messageOf(this.runtime.failure)),
       metrics: this.metrics,
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) =>
-        reject(
-          new SyncError(
-            'SYNC_CONFIG',
-            `health endpoints cannot listen on ${healthHost}:${healthPort}: ${err.message}; another instance may have it (PROCESSOR_PORT, PROCESSOR_HOST)`,
-            {
-              retriable: false,
-              cause: err,
-            },
-          ),
-        ),
-      );
-      server.listen(healthPort, healthHost, () => resolve());
-    });
+    await listen(server, healthHost, healthPort, 'health endpoints', 'PROCESSOR_PORT, PROCESSOR_HOST');
     this.healthServer = server;
     this.log.info({ url: this.healthUrl }, 'health endpoints listening');
   }
@@ -383,7 +351,7 @@ export class EnrolmentSyncService {
       await admin.connect();
       existing = new Set(await admin.listTopics());
     } catch (err) {
-      throw translateKafkaError(err, `connecting to Kafka at ${this.settings.kafka.brokers.join(',')} (KAFKA_BROKERS)`);
+      throw translateKafkaError(err, connectingToKafka(this.settings.kafka.brokers));
     } finally {
       await admin.disconnect().catch(() => undefined);
     }
@@ -428,6 +396,22 @@ export class EnrolmentSyncService {
       }
     }
   }
+}
+
+/** Listens on host:port; a port taken (or refused) is a configuration error naming its variables. */
+function listen(server: Server, host: string, port: number, what: string, variables: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', (err) =>
+      reject(
+        new SyncError(
+          'SYNC_CONFIG',
+          `${what} cannot listen on ${host}:${port}: ${err.message}; another instance may have it (${variables})`,
+          { retriable: false, cause: err },
+        ),
+      ),
+    );
+    server.listen(port, host, () => resolve());
+  });
 }
 
 /** Stops accepting, lets requests in flight finish for up to `timeoutMs`, then cuts what is left. */

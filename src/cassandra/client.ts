@@ -62,6 +62,18 @@ const REQUEST_FAILED_CODES = new Set<number>([
 const UNAUTHORIZED_CODES = new Set<number>([codes.unauthorized, codes.badCredentials]);
 const CONNECTION_TROUBLE = /ECONNREFUSED|ECONNRESET|EPIPE|socket|connection.*clos|closed connection|not connected/i;
 
+/** Connects `client`; a failure names the contact points and the variable they came from. */
+export async function connectCassandra(client: Client, contactPoints: readonly string[]): Promise<void> {
+  try {
+    await client.connect();
+  } catch (err) {
+    throw translateCassandraError(
+      err,
+      `connecting to Cassandra at ${contactPoints.join(',')} (CASSANDRA_CONTACT_POINTS)`,
+    );
+  }
+}
+
 /**
  * Translates a driver error once, at the adapter's edge, into the outcome the runtime acts on
  * (see ErrorKind): an unreachable cluster is an outage, a timed-out or failed read is transient,
@@ -84,14 +96,12 @@ export function translateCassandraError(err: unknown, what: string): SyncError {
     });
   }
   if (err instanceof cassandraErrors.NoHostAvailableError) {
-    const inner = Object.values((err as { innerErrors?: Record<string, unknown> }).innerErrors ?? {});
-    const authFailure = inner.find((e) => e instanceof cassandraErrors.AuthenticationError);
+    const inner = Object.entries((err as { innerErrors?: Record<string, unknown> }).innerErrors ?? {});
+    const authFailure = inner.find(([, e]) => e instanceof cassandraErrors.AuthenticationError)?.[1];
     if (authFailure) return translateCassandraError(authFailure, what);
     // The driver's message inlines its first inner error, stack and all, over several lines;
     // one line per host tried says the same.
-    const hosts = Object.entries((err as { innerErrors?: Record<string, unknown> }).innerErrors ?? {}).map(
-      ([host, e]) => `${host}: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`,
-    );
+    const hosts = inner.map(([host, e]) => `${host}: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`);
     const detail = hosts.length > 0 ? `no host answered (${hosts.join('; ')})` : message.split('\n')[0];
     return new SyncError('SYNC_CASSANDRA_UNAVAILABLE', `${what}: Cassandra unavailable: ${detail}`, {
       retriable: true,

@@ -151,9 +151,14 @@ export async function connectTo<T extends { connect(): Promise<void> }>(
   try {
     await client.connect();
   } catch (err) {
-    throw translateKafkaError(err, `connecting to Kafka at ${brokers.join(',')} (KAFKA_BROKERS)`);
+    throw translateKafkaError(err, connectingToKafka(brokers));
   }
   return client;
+}
+
+/** What a failed connection was doing: the addresses, and the variable they came from. */
+export function connectingToKafka(brokers: readonly string[]): string {
+  return `connecting to Kafka at ${brokers.join(',')} (KAFKA_BROKERS)`;
 }
 
 /**
