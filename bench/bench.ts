@@ -39,7 +39,7 @@ import { buildSyncEvent } from '../processors/enrolment-sync/sync-event';
 import { createLogger } from '../src/observability/logger';
 import { StatusStore } from '../src/streams/status-store';
 import type { TriggerStatus } from '../src/streams/status';
-import { registerLz4 } from './lz4';
+import { registerLz4 } from '../src/kafka/lz4';
 import type { MemorySplit } from './memory-sampler';
 import { cpuMsOf, procStats, serverPid, type ProcStats } from './proc';
 
