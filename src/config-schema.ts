@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { kafkaClientNames } from './kafka/ports';
+import { kafkaClientNames, kafkaCompressions } from './kafka/ports';
 
 /**
  * Every environment variable the product reads, declared once: its type, default, range or
@@ -105,6 +105,13 @@ export const CONFIG_SCHEMA: readonly VariableSpec[] = [
     'confluent',
     kafkaClientNames,
     'producer library, processor and API (see Kafka client in the README)',
+  ),
+  oneOf(
+    'KAFKA_COMPRESSION',
+    'lz4',
+    kafkaCompressions,
+    'compression of the record batches the producers write (see Kafka client in the README)',
+    { lowercase: true },
   ),
   int('KAFKA_CONNECTION_TIMEOUT_MS', 3000, 100, 120000, 'Kafka: time to open a connection to a broker, ms'),
   int('KAFKA_REQUEST_TIMEOUT_MS', 30000, 1000, 300000, 'Kafka: time a broker has to answer a request, ms'),

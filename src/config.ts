@@ -1,6 +1,6 @@
 import { CONFIG_SCHEMA, ConfigValues, isLoopback, readEnvironment } from './config-schema';
 import { SyncError } from './errors';
-import type { KafkaClientName } from './kafka/ports';
+import type { KafkaClientName, KafkaCompression } from './kafka/ports';
 
 /**
  * All settings, resolved once from the environment. Only main.ts and cli.ts call loadConfig;
@@ -43,6 +43,8 @@ export interface Settings {
   kafka: {
     /** The library the processor produces with (KAFKA_CLIENT); consumers and admin are kafkajs either way. */
     client: KafkaClientName;
+    /** Record-batch compression of every producer (KAFKA_COMPRESSION). */
+    compression: KafkaCompression;
     brokers: string[];
     clientId: string;
     connectionTimeoutMs: number;
@@ -172,6 +174,7 @@ export function loadConfig(env: Env): Readonly<Settings> {
     logLevel: v.string('LOG_LEVEL'),
     kafka: {
       client: v.string('KAFKA_CLIENT') as KafkaClientName,
+      compression: v.string('KAFKA_COMPRESSION') as KafkaCompression,
       brokers: v.list('KAFKA_BROKERS'),
       clientId: v.string('KAFKA_CLIENT_ID'),
       connectionTimeoutMs: v.int('KAFKA_CONNECTION_TIMEOUT_MS'),

@@ -36,9 +36,9 @@ const DELIVERY_POLL_MS = 100;
 
 /**
  * librdkafka properties shared by our producers. The partitioner is murmur2 over the key, as
- * the Java client (and our kafkajs adapter) partitions. No compression: librdkafka would do lz4
- * natively, but the runtime's own readers (status, checkpoints and task topics, `watch`) are
- * kafkajs consumers, and kafkajs has no lz4 codec.
+ * the Java client (and our kafkajs adapter) partitions. Compression is KAFKA_COMPRESSION's (lz4
+ * by default, which librdkafka does natively); the runtime's own kafkajs readers decode lz4
+ * through src/kafka/lz4.ts.
  */
 function producerConfig(settings: Settings['kafka']): Record<string, string | number | boolean> {
   const config: Record<string, string | number | boolean> = {
@@ -49,7 +49,7 @@ function producerConfig(settings: Settings['kafka']): Record<string, string | nu
     'enable.idempotence': true,
     acks: -1,
     partitioner: 'murmur2_random',
-    'compression.codec': 'none',
+    'compression.codec': settings.compression,
     'linger.ms': 20,
     'batch.size': 1024 * 1024,
     // librdkafka's queue lives outside the V8 heap and by default may hold 100,000 records or

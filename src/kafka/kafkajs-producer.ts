@@ -1,8 +1,16 @@
-import type { Kafka, Message, Producer, ProducerConfig, Transaction } from 'kafkajs';
+import {
+  CompressionTypes,
+  type Kafka,
+  type Message,
+  type Producer,
+  type ProducerConfig,
+  type Transaction,
+} from 'kafkajs';
 import { sleep } from '../util/async';
 import { javaCompatiblePartitioner, translateKafkaError } from './client';
 import type {
   IdempotentProducer,
+  KafkaCompression,
   ProducerClient,
   TopicRecords,
   TransactionalProducer,
@@ -71,6 +79,7 @@ class KafkajsTransactionalProducer implements TransactionalProducer {
   constructor(
     private readonly kafka: Kafka,
     private readonly options: TransactionalProducerOptions,
+    private readonly compression: CompressionTypes,
   ) {}
 
   get inTransaction(): boolean {
@@ -111,9 +120,14 @@ class KafkajsTransactionalProducer implements TransactionalProducer {
     try {
       if (batches.length === 1) {
         const [only] = batches as [TopicRecords];
-        await txn.send({ topic: only.topic, acks: -1, messages: only.messages as Message[] });
+        await txn.send({
+          topic: only.topic,
+          acks: -1,
+          compression: this.compression,
+          messages: only.messages as Message[],
+        });
       } else {
-        await txn.sendBatch({ acks: -1, topicMessages: asTopicMessages(batches) });
+        await txn.sendBatch({ acks: -1, compression: this.compression, topicMessages: asTopicMessages(batches) });
       }
     } catch (err) {
       throw translateKafkaError(err, `produce to ${batches.map((b) => b.topic).join(',')}`);
@@ -166,7 +180,10 @@ class KafkajsTransactionalProducer implements TransactionalProducer {
 class KafkajsIdempotentProducer implements IdempotentProducer {
   private producer: Producer | undefined;
 
-  constructor(private readonly kafka: Kafka) {}
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly compression: CompressionTypes,
+  ) {}
 
   async open(): Promise<void> {
     if (this.producer) return;
@@ -177,7 +194,11 @@ class KafkajsIdempotentProducer implements IdempotentProducer {
     const what = `produce to ${batches.map((b) => b.topic).join(',')}`;
     if (!this.producer) throw translateKafkaError(new Error('producer not open'), what);
     try {
-      await this.producer.sendBatch({ acks: -1, topicMessages: asTopicMessages(batches) });
+      await this.producer.sendBatch({
+        acks: -1,
+        compression: this.compression,
+        topicMessages: asTopicMessages(batches),
+      });
     } catch (err) {
       throw translateKafkaError(err, what);
     }
@@ -198,12 +219,20 @@ class KafkajsIdempotentProducer implements IdempotentProducer {
   }
 }
 
+const KAFKAJS_COMPRESSION: Record<KafkaCompression, CompressionTypes> = {
+  none: CompressionTypes.None,
+  gzip: CompressionTypes.GZIP,
+  // Encoded in JavaScript (src/kafka/lz4.ts), registered with kafkajs by src/kafka/client.ts.
+  lz4: CompressionTypes.LZ4,
+};
+
 /** The kafkajs adapter: one kafkajs producer per sink, on the runtime's own Kafka instance. */
-export function kafkajsProducerClient(kafka: Kafka): ProducerClient {
+export function kafkajsProducerClient(kafka: Kafka, compression: KafkaCompression): ProducerClient {
+  const codec = KAFKAJS_COMPRESSION[compression];
   return {
     name: 'kafkajs',
-    transactionalProducer: (options) => new KafkajsTransactionalProducer(kafka, options),
-    idempotentProducer: () => new KafkajsIdempotentProducer(kafka),
+    transactionalProducer: (options) => new KafkajsTransactionalProducer(kafka, options, codec),
+    idempotentProducer: () => new KafkajsIdempotentProducer(kafka, codec),
     close: async () => undefined,
   };
 }

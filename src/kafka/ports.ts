@@ -32,6 +32,14 @@ export type KafkaClientName = 'kafkajs' | 'confluent';
 export const kafkaClientNames: readonly KafkaClientName[] = ['kafkajs', 'confluent'];
 
 /**
+ * How the producers compress record batches (KAFKA_COMPRESSION): codecs both clients write and
+ * every kafkajs consumer reads (lz4 through src/kafka/lz4.ts). Snappy and zstd are left out:
+ * kafkajs, which reads the runtime's own topics, has neither.
+ */
+export type KafkaCompression = 'none' | 'gzip' | 'lz4';
+export const kafkaCompressions: readonly KafkaCompression[] = ['none', 'gzip', 'lz4'];
+
+/**
  * A transactional producer owning one transactional id. Every call but close() rejects with a
  * translated SyncError; SYNC_FENCED means another producer took the id over and this one is void.
  */

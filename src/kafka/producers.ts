@@ -18,7 +18,7 @@ export async function createProducerClient(
     const { confluentProducerClient } = await loadConfluentAdapter();
     return confluentProducerClient(settings, log.child({ kafkaClient: 'confluent' }));
   }
-  return kafkajsProducerClient(kafka);
+  return kafkajsProducerClient(kafka, settings.compression);
 }
 
 /**

@@ -120,9 +120,12 @@ describe('group commit: concurrent requests share trigger transactions (real Kaf
     expect(await sendMetric(base, 'sum', 'failed')).toBe(USERS.length);
     expect(await sendMetric(base, 'count', 'failed')).toBeLessThanOrEqual(8);
 
-    // The status topic took its part of the send (written, then aborted): read_uncommitted sees it.
+    // kafkajs sends the status part in the same request as the refused triggers, so it is written,
+    // then aborted: read_uncommitted sees it. librdkafka batches each partition on its own and
+    // drops what it has not sent yet once the transaction fails, so with it the status part may
+    // or may not have reached the broker (both were seen); what either leaves is checked below.
     const raw = await readUncommitted(ctx, ctx.settings.topics.status);
-    expect(raw.length).toBeGreaterThan(statusBefore);
+    if (ctx.settings.kafka.client === 'kafkajs') expect(raw.length).toBeGreaterThan(statusBefore);
     // read_committed sees neither the triggers nor their "accepted" status records.
     const triggers = await readAll(ctx.kafka, ctx.admin, ctx.settings.topics.trigger);
     expect(triggers).toHaveLength(before);

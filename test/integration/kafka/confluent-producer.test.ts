@@ -1,7 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { confluentProducerClient } from '../../../src/kafka/confluent-producer';
 import type { IdempotentProducer, ProducerClient, TransactionalProducer } from '../../../src/kafka/ports';
 import { createLogger } from '../../../src/observability/logger';
 import { createTestContext, readTopic, type TestContext } from '../../helpers/context';
+
+/** A record over the small topics' max.message.bytes (2,000) however it is compressed: random bytes. */
+const tooLarge = () => randomBytes(10_000);
 
 /**
  * librdkafka's queue is bounded (queue.buffering.max.messages 5,000) so that it cannot hold a
@@ -59,7 +63,7 @@ describe('confluent transactional producer, bounded queue', () => {
       await txn.open();
       await txn.begin();
       await txn.send([{ topic, messages: [{ key: 'with-refused', value: 'lost' }] }]);
-      await txn.send([{ topic: small, messages: [{ key: 'big', value: Buffer.alloc(10_000, 'z') }] }]);
+      await txn.send([{ topic: small, messages: [{ key: 'big', value: tooLarge() }] }]);
       await expect(txn.commit()).rejects.toMatchObject({ code: expect.stringMatching(/^SYNC_/) });
       await txn.abort();
       await txn.begin();
@@ -155,7 +159,7 @@ describe('confluent idempotent producer (at-least-once)', () => {
     });
     try {
       const idempotent = producer as IdempotentProducer;
-      await idempotent.enqueue([{ topic: small, messages: [{ key: 'big', value: Buffer.alloc(10_000, 'z') }] }]);
+      await idempotent.enqueue([{ topic: small, messages: [{ key: 'big', value: tooLarge() }] }]);
       // Long enough for the broker's refusal to be reported while nothing waits.
       await new Promise((r) => setTimeout(r, 3000));
       await expect(idempotent.flush()).rejects.toMatchObject({ code: expect.stringMatching(/^SYNC_/) });
@@ -177,7 +181,7 @@ describe('confluent idempotent producer (at-least-once)', () => {
     });
     try {
       const idempotent = producer as IdempotentProducer;
-      const refused = idempotent.send([{ topic: small, messages: [{ key: 'big', value: Buffer.alloc(10_000, 'z') }] }]);
+      const refused = idempotent.send([{ topic: small, messages: [{ key: 'big', value: tooLarge() }] }]);
       await expect(refused).rejects.toMatchObject({ code: expect.stringMatching(/^SYNC_/) });
       await idempotent.send([{ topic, messages: [{ key: 'after', value: 'fine' }] }]);
       expect(await highWatermarks(topic)).toBe(1);
