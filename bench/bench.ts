@@ -195,6 +195,34 @@ function serverCpuMs(name: 'kafka' | 'cassandra'): number {
   return cpuMsOf(serverPid(name));
 }
 
+interface ServerCpu {
+  cassandra: number;
+  kafka: number;
+  brokerThreads?: Map<string, ThreadCpu>;
+}
+
+/** The servers' CPU so far; with BENCH_BROKER_THREADS=1 also the broker's by thread. */
+function serverCpu(): ServerCpu {
+  const brokerPid = serverPid('kafka');
+  return {
+    cassandra: serverCpuMs('cassandra'),
+    kafka: serverCpuMs('kafka'),
+    brokerThreads:
+      process.env.BENCH_BROKER_THREADS === '1' && brokerPid !== undefined ? threadCpuMs(brokerPid) : undefined,
+  };
+}
+
+/** What Cassandra and the broker spent since `before`: ours and the peer's runs compared on the servers' side too. */
+function serverCpuSince(before: ServerCpu): string {
+  const s = (name: 'kafka' | 'cassandra') => ((serverCpuMs(name) - before[name]) / 1000).toFixed(1);
+  const brokerPid = serverPid('kafka');
+  const threads =
+    before.brokerThreads && brokerPid !== undefined
+      ? ` (broker by thread: ${threadCpuDelta(before.brokerThreads, threadCpuMs(brokerPid))})`
+      : '';
+  return `Cassandra ${s('cassandra')} CPU-s, broker ${s('kafka')} CPU-s${threads}`;
+}
+
 /** (2) The read ceiling: our reader, exactly as the processor reads, producing nothing. */
 async function rawRead(
   batchId: string,
@@ -446,10 +474,12 @@ async function peerExpansion(batchId: string): Promise<PeerResult & OutputCheck>
   await admin.connect();
   const topic = await createOutputTopic(admin, 'bench-peer');
   try {
+    const serversBefore = serverCpu();
     const peer = await runPeer(batchId, { triggerId: randomUUID(), requestedAt: Date.now() }, topic);
     log(
       `  peer: ${peer.events} events (${peer.rows} rows read, ${peer.selected} selected) in ${peer.ms} ms: ` +
-        `${peer.events_per_s} events/s, ${peer.cpu_s} CPU-s (${peer.cpu_s_process} CPU-s for the whole JVM)`,
+        `${peer.events_per_s} events/s, ${peer.cpu_s} CPU-s (${peer.cpu_s_process} CPU-s for the whole JVM); ` +
+        `its whole run: ${serverCpuSince(serversBefore)}`,
     );
     if (peer.selected !== activeUsers(batchId)) {
       throw new Error(
@@ -566,6 +596,7 @@ async function expansion(
     const idleMsPerS = procStats(child.pid as number).cpuMs - idleStart;
     const cpuBefore = children.map((c) => procStats(c.child.pid as number).cpuMs);
     const threadsBefore = threadCpuMs(child.pid as number);
+    const serversBefore = serverCpu();
     const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     const trigger = { triggerId: randomUUID(), requestedAt: Date.now(), courseId: COURSE, batchId, source: 'batch' };
@@ -599,7 +630,8 @@ async function expansion(
     const each = children.map((c) => procStats(c.child.pid as number));
     log(
       `  processor CPU by thread: ${threadCpuDelta(threadsBefore, threadCpuMs(child.pid as number))}; ` +
-        `idle before the trigger ${idleMsPerS} CPU-ms/s; load ${os.loadavg()[0]?.toFixed(1)}`,
+        `idle before the trigger ${idleMsPerS} CPU-ms/s; load ${os.loadavg()[0]?.toFixed(1)}; ` +
+        serverCpuSince(serversBefore),
     );
     const stats: ProcStats = {
       cpuMs: each.reduce((n, st, i) => n + st.cpuMs - (cpuBefore[i] as number), 0),
