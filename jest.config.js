@@ -32,7 +32,7 @@ const faultProjects = [
     testEnvironment: 'node',
     transform: { '^.+\\.ts$': tsJest },
     testMatch: ['<rootDir>/test/faults/*.test.ts'],
-    setupFiles: ['<rootDir>/test/helpers/kafkajs-lz4.ts'],
+    setupFiles: ['<rootDir>/test/helpers/kafkajs-codecs.ts'],
     globalSetup: '<rootDir>/test/faults/global-setup.ts',
   },
   {
@@ -41,7 +41,7 @@ const faultProjects = [
     testEnvironment: 'node',
     transform: { '^.+\\.ts$': tsJest },
     testMatch: ['<rootDir>/test/faults/servers/*.test.ts'],
-    setupFiles: ['<rootDir>/test/helpers/kafkajs-lz4.ts'],
+    setupFiles: ['<rootDir>/test/helpers/kafkajs-codecs.ts'],
     globalSetup: '<rootDir>/test/faults/global-setup.ts',
   },
   {
@@ -50,7 +50,7 @@ const faultProjects = [
     testEnvironment: 'node',
     transform: { '^.+\\.ts$': tsJest },
     testMatch: ['<rootDir>/test/secure/**/*.test.ts'],
-    setupFiles: ['<rootDir>/test/helpers/kafkajs-lz4.ts'],
+    setupFiles: ['<rootDir>/test/helpers/kafkajs-codecs.ts'],
     globalSetup: '<rootDir>/test/helpers/secure-setup.ts',
     globalTeardown: '<rootDir>/test/helpers/secure-teardown.ts',
   },
@@ -72,7 +72,7 @@ module.exports = {
       transform: { '^.+\\.ts$': tsJest },
       testMatch: ['<rootDir>/test/integration/**/*.test.ts', '<rootDir>/test/e2e/**/*.test.ts'],
       globalSetup: '<rootDir>/test/helpers/global-setup.ts',
-      setupFiles: ['<rootDir>/test/helpers/kafkajs-lz4.ts'],
+      setupFiles: ['<rootDir>/test/helpers/kafkajs-codecs.ts'],
       // Every API answer a test fetches is checked against the OpenAPI document.
       setupFilesAfterEnv: ['<rootDir>/test/helpers/openapi-setup.ts'],
     },

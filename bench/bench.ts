@@ -39,7 +39,7 @@ import { buildSyncEvent } from '../processors/enrolment-sync/sync-event';
 import { createLogger } from '../src/observability/logger';
 import { StatusStore } from '../src/streams/status-store';
 import type { TriggerStatus } from '../src/streams/status';
-import { registerLz4 } from '../src/kafka/lz4';
+import { registerCompressionCodecs } from '../src/kafka/compression-codecs';
 import type { MemorySplit } from './memory-sampler';
 import { cpuMsOf, procStats, serverPid, type ProcStats } from './proc';
 
@@ -59,7 +59,7 @@ const PEER_JAR = path.join(PEER_DIR, 'target/peer.jar');
 /** The output topics' partitions: what `migrate` gives ours (TOPIC_PARTITIONS), and the peer's. */
 const OUTPUT_PARTITIONS = 4;
 
-registerLz4(); // the peer's output is lz4-compressed
+registerCompressionCodecs(); // the peer's output is lz4-compressed, and so is ours
 
 const figures: Record<string, number> = {};
 let peerJava = '';

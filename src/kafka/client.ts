@@ -3,9 +3,9 @@ import type { Settings } from '../config';
 import { kafkaLogCreator, type Logger } from '../observability/logger';
 import { isSyncError, SyncError } from '../errors';
 import { describeSecurityFailure, readTlsMaterial } from '../util/tls';
-import { registerLz4 } from './lz4';
+import { registerCompressionCodecs } from './compression-codecs';
 
-registerLz4();
+registerCompressionCodecs();
 
 /** TLS and SASL as kafkajs spells them; plaintext when neither is configured (the local default). */
 export function kafkaSecurity(settings: Settings['kafka']): Pick<KafkaConfig, 'ssl' | 'sasl'> {

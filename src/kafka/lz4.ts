@@ -7,7 +7,6 @@
  * a CRC32C of its own); encoding writes the header checksum, which librdkafka and the Java client
  * check, and no others.
  */
-import { CompressionCodecs, CompressionTypes } from 'kafkajs';
 
 const MAGIC = 0x184d2204;
 
@@ -208,12 +207,4 @@ export function lz4Compress(src: Buffer): Buffer {
   }
   out.writeUInt32LE(0, o); // the end mark
   return out.subarray(0, o + 4);
-}
-
-/** Lets kafkajs read LZ4-compressed batches and write them (KAFKA_COMPRESSION=lz4 with KAFKA_CLIENT=kafkajs). */
-export function registerLz4(): void {
-  CompressionCodecs[CompressionTypes.LZ4] = () => ({
-    compress: async (encoder: { buffer: Buffer }) => lz4Compress(encoder.buffer),
-    decompress: async (buffer: Buffer) => lz4Decompress(buffer),
-  });
 }

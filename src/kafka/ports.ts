@@ -33,8 +33,8 @@ export const kafkaClientNames: readonly KafkaClientName[] = ['kafkajs', 'conflue
 
 /**
  * How the producers compress record batches (KAFKA_COMPRESSION): codecs both clients write and
- * every kafkajs consumer reads (lz4 through src/kafka/lz4.ts). Snappy and zstd are left out:
- * kafkajs, which reads the runtime's own topics, has neither.
+ * every kafkajs consumer of ours reads (src/kafka/compression-codecs.ts). Snappy and zstd are read
+ * there too but not offered here: kafkajs has no encoder for either.
  */
 export type KafkaCompression = 'none' | 'gzip' | 'lz4';
 export const kafkaCompressions: readonly KafkaCompression[] = ['none', 'gzip', 'lz4'];
