@@ -37,8 +37,8 @@ const DELIVERY_POLL_MS = 100;
 /**
  * librdkafka properties shared by our producers. The partitioner is murmur2 over the key, as
  * the Java client (and our kafkajs adapter) partitions. Compression is KAFKA_COMPRESSION's (lz4
- * by default, which librdkafka does natively); the runtime's own kafkajs readers decode lz4
- * through src/kafka/lz4.ts.
+ * by default, which librdkafka does natively); the runtime's own kafkajs readers decode it with
+ * the codecs src/kafka/compression-codecs.ts registers.
  */
 function producerConfig(settings: Settings['kafka']): Record<string, string | number | boolean> {
   const config: Record<string, string | number | boolean> = {

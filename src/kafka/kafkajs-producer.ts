@@ -222,7 +222,7 @@ class KafkajsIdempotentProducer implements IdempotentProducer {
 const KAFKAJS_COMPRESSION: Record<KafkaCompression, CompressionTypes> = {
   none: CompressionTypes.None,
   gzip: CompressionTypes.GZIP,
-  // Encoded in JavaScript (src/kafka/lz4.ts), registered with kafkajs by src/kafka/client.ts.
+  // Encoded in JavaScript (src/kafka/lz4.ts), registered with kafkajs by src/kafka/compression-codecs.ts.
   lz4: CompressionTypes.LZ4,
 };
 
