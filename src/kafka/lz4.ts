@@ -188,7 +188,7 @@ function encodeBlock(src: Buffer, from: number, to: number, out: Buffer, start: 
 export function lz4Compress(src: Buffer): Buffer {
   const blocks = Math.max(1, Math.ceil(src.length / BLOCK));
   // Worst case per block: its size, a length byte per 255 literals, a token and the size word.
-  const out = Buffer.allocUnsafe(HEADER.length + src.length + blocks * (BLOCK / 255 + 16) + 4);
+  const out = Buffer.allocUnsafe(HEADER.length + src.length + blocks * (Math.ceil(BLOCK / 255) + 16) + 4);
   HEADER.copy(out, 0);
   let o = HEADER.length;
   const table = new Int32Array(1 << HASH_BITS);
