@@ -1,5 +1,6 @@
 import type { Admin, Kafka } from 'kafkajs';
 import type { Logger } from '../observability/logger';
+import { sleep } from '../util/async';
 import { CompactedTable } from './compacted-table';
 import {
   decodeStatusPart,
@@ -11,6 +12,9 @@ import {
   type TriggerState,
   type TriggerStatus,
 } from './status';
+
+/** How long an unknown trigger id is looked for before it is called unknown (see get()). */
+const UNKNOWN_STATUS_GRACE_MS = 300;
 
 export interface StatusListQuery {
   /** Only triggers in these states (all states when left out or empty). */
@@ -67,8 +71,20 @@ export class StatusStore {
   }
 
   async get(triggerId: string, signal?: AbortSignal): Promise<TriggerStatus | undefined> {
-    await this.table.caughtUp(statusPartition(triggerId, this.partitions), signal);
-    return this.fold(triggerId);
+    const partition = statusPartition(triggerId, this.partitions);
+    await this.table.caughtUp(partition, signal);
+    let status = this.fold(triggerId);
+    // A transaction's records become visible to read_committed readers once the broker has
+    // written its commit markers, which it does after answering the commit: a status asked for
+    // right after the request that wrote it (PATCH, then GET) could be past the last stable
+    // offset still, and answered 404. An unknown id is looked for again for a short while.
+    const deadline = Date.now() + UNKNOWN_STATUS_GRACE_MS;
+    while (status === undefined && Date.now() < deadline) {
+      await sleep(20, signal);
+      await this.table.caughtUp(partition, signal);
+      status = this.fold(triggerId);
+    }
+    return status;
   }
 
   /**
