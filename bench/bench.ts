@@ -308,6 +308,22 @@ function startChild(args: string[], env: Record<string, string>): { child: Child
   return { child, output: () => output };
 }
 
+/** The health endpoints' URL a processor logged (PROCESSOR_PORT=0 picks a free port). */
+function healthUrlOf(output: string): string | undefined {
+  return /"url":"(http:[^"]+)"[^\n]*"msg":"health endpoints listening"/.exec(output)?.[1];
+}
+
+/** A processor's /metrics text, or '' when it logged no health URL. */
+async function metricsOf(output: string): Promise<string> {
+  const url = healthUrlOf(output);
+  return url ? (await fetch(`${url}/metrics`)).text() : '';
+}
+
+/** The sum of a metric's samples (every label set) that `pattern` picks out of a /metrics text. */
+function sumMetric(text: string, pattern: RegExp): number {
+  return [...text.matchAll(pattern)].reduce((total, m) => total + Number(m[1] ?? 0), 0);
+}
+
 async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -582,7 +598,7 @@ async function expansion(
   const status = new StatusStore(kafka, admin, settings.topics.status, createLogger('silent'), `bench-${settings.env}`);
   await status.start();
   const children = Array.from({ length: processes }, () => startChild(['processor'], env));
-  const { child, output } = children[0] as ReturnType<typeof startChild>;
+  const { child } = children[0] as ReturnType<typeof startChild>;
   const joinsOf = (out: () => string) => (out().match(/joined consumer group/g) ?? []).length;
   try {
     for (const c of children) await waitFor(() => joinsOf(c.output) > 0, 60000, 'processor to join its group');
@@ -637,22 +653,12 @@ async function expansion(
       cpuMs: each.reduce((n, st, i) => n + st.cpuMs - (cpuBefore[i] as number), 0),
       peakRssMb: Math.max(...each.map((st) => st.peakRssMb)),
     };
-    const shares = await Promise.all(
-      children.map(async (c) => {
-        const url = /"url":"(http:[^"]+)"[^\n]*"msg":"health endpoints listening"/.exec(c.output())?.[1];
-        const text = url ? await (await fetch(`${url}/metrics`)).text() : '';
-        return [...text.matchAll(/^sync_events_produced_total\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
-      }),
-    );
+    const metricsTexts = await Promise.all(children.map((c) => metricsOf(c.output())));
+    const shares = metricsTexts.map((text) => sumMetric(text, /^sync_events_produced_total\{[^}]*\} (\d+)/gm));
     if (final?.state !== 'done') throw new Error(`trigger for ${batchId} ${final?.state}: ${JSON.stringify(final)}`);
     const events = final.eventsProduced;
     if (events !== users) throw new Error(`expected ${users} events for ${batchId}, the processor reports ${events}`);
-    const healthUrl = /"url":"(http:[^"]+)"[^\n]*"msg":"health endpoints listening"/.exec(output())?.[1];
-    const metrics = healthUrl ? await (await fetch(`${healthUrl}/metrics`)).text() : '';
-    const transactions = [...metrics.matchAll(/^sync_transactions_committed_total\{[^}]*\} (\d+)/gm)].reduce(
-      (n, m) => n + Number(m[1]),
-      0,
-    );
+    const transactions = sumMetric(metricsTexts[0] ?? '', /^sync_transactions_committed_total\{[^}]*\} (\d+)/gm);
     const rebalances = children.reduce((n, c, i) => n + joinsOf(c.output) - (joinsBefore[i] as number), 0);
     let check: OutputCheck | undefined;
     let records: Map<string, Buffer> | undefined;
@@ -881,9 +887,7 @@ async function apiSplit(kafka: Kafka): Promise<void> {
       'the group to settle',
     );
     await new Promise((r) => setTimeout(r, 3000));
-    const healthUrls = processors.map(
-      (p) => /"url":"(http:[^"]+)"[^\n]*"msg":"health endpoints listening"/.exec(p.output())?.[1],
-    );
+    const healthUrls = processors.map((p) => healthUrlOf(p.output()));
     const url = `http://127.0.0.1:${port}/v1/content/state/update`;
     recordApiFigures(
       members > 1 ? `api_split_${members}_processors_` : 'api_split_',
@@ -1060,11 +1064,9 @@ async function transactionCounts(metricsUrls: string[]): Promise<TransactionCoun
         .catch(() => ''),
     ),
   );
-  const sumOf = (text: string, pattern: RegExp): number =>
-    [...text.matchAll(pattern)].reduce((total, m) => total + Number(m[1] ?? 0), 0);
-  const sum = (pattern: RegExp): number => texts.reduce((total, text) => total + sumOf(text, pattern), 0);
+  const sum = (pattern: RegExp): number => texts.reduce((total, text) => total + sumMetric(text, pattern), 0);
   return {
-    triggersByProcess: texts.map((text) => sumOf(text, /^sync_triggers_processed_total\{[^}]*\} (\S+)$/gm)),
+    triggersByProcess: texts.map((text) => sumMetric(text, /^sync_triggers_processed_total\{[^}]*\} (\S+)$/gm)),
     waveTransactions: sum(/^sync_transactions_committed_total\{kind="wave"\} (\S+)$/gm),
     triggersProcessed: sum(/^sync_triggers_processed_total\{[^}]*\} (\S+)$/gm),
     apiSends: sum(/^sync_api_triggers_per_send_count\{[^}]*outcome="committed"[^}]*\} (\S+)$/gm),
