@@ -8,7 +8,6 @@ import { translateKafkaError } from './client';
 import type {
   IdempotentProducer,
   ProducerClient,
-  ProducerRecord,
   RecordHeaders,
   TopicRecords,
   TransactionalProducer,
@@ -107,36 +106,120 @@ function call(run: (done: (err: LibrdKafkaError | null | undefined) => void) => 
   });
 }
 
+/** The binding's error type, made from a librdkafka error code as its own produce() throws it. */
+// The package's index exports no constructor for it; lib/error is where produce() gets its errors.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const librdkafkaError = require('@confluentinc/kafka-javascript/lib/error') as {
+  create(code: number): LibrdKafkaError;
+};
+
+/**
+ * The binding's produceBatch, added by patches/@confluentinc+kafka-javascript+1.10.1.patch:
+ * records for one topic, each with its key (or null) and value, in one native call
+ * (rd_kafka_produce_batch). Returns [queued, errorCode]: records [0, queued) are in the queue,
+ * and errorCode is that of the first that is not (0 when all are). A full queue leaves every later
+ * record out too.
+ */
+interface NativeBatchProduce {
+  produceBatch(topic: string, values: Buffer[], keys: Array<Buffer | null>): [number, number];
+}
+
+/** The producer's native handle if it has produceBatch (a build of the unpatched binding has not). */
+export function batchProduceOf(producer: Producer): NativeBatchProduce | undefined {
+  const native = (producer as unknown as { _client?: Partial<NativeBatchProduce> })._client;
+  return typeof native?.produceBatch === 'function' ? (native as NativeBatchProduce) : undefined;
+}
+
+/**
+ * Records per produceBatch call. One N-API call per record (produce()) cost the main thread about
+ * 1.3 µs a record, most of it the call and its argument conversions rather than librdkafka's
+ * enqueue (docs/benchmarks.md, "One native call per batch"); a thousand keep the arrays small.
+ */
+const PRODUCE_BATCH_RECORDS = 1000;
+
+/** How many times in a row a full queue may free nothing before enqueue gives up (~30 s). */
+const QUEUE_FULL_TRIES = 6000;
+
+/**
+ * Serves the delivery reports of a full queue at once, and waits only if that freed nothing last
+ * time. Delivered records count against the queue until their reports are served; waiting for
+ * the interval poll capped a producer at the queue's 5,000 records per 100 ms (docs/benchmarks.md,
+ * "A full queue served at once").
+ */
+async function drainFullQueue(producer: Producer, triesWithoutProgress: number): Promise<void> {
+  producer.poll();
+  if (triesWithoutProgress > 0) await sleep(5);
+}
+
+/** Queues `values` (with `keys`) of one topic through the native batch call, as queue room allows. */
+async function produceBatch(
+  producer: Producer,
+  native: NativeBatchProduce,
+  topic: string,
+  values: Buffer[],
+  keys: Array<Buffer | null>,
+): Promise<void> {
+  if (!producer.isConnected()) throw new Error('Producer not connected');
+  let from = 0;
+  for (let triesWithoutProgress = 0; ;) {
+    const [queued, code] =
+      from === 0
+        ? native.produceBatch(topic, values, keys)
+        : native.produceBatch(topic, values.slice(from), keys.slice(from));
+    if (code === 0) return;
+    if (queued > 0) triesWithoutProgress = 0;
+    if (code !== ERR_QUEUE_FULL || triesWithoutProgress > QUEUE_FULL_TRIES) throw librdkafkaError.create(code);
+    from += queued;
+    await drainFullQueue(producer, triesWithoutProgress++);
+  }
+}
+
 /**
  * Hands records to librdkafka's queue; it batches, compresses and sends them from its own
  * thread. A full queue is waited out (the queue drains meanwhile), so memory stays bounded.
+ * Records with nothing of their own but a key and a value (every sync event) go in native
+ * batches; the rest (an explicit partition, headers, a timestamp, a tombstone) one by one.
  */
-async function enqueue(
-  producer: Producer,
-  batches: readonly TopicRecords[],
-  opaque?: (record: ProducerRecord) => unknown,
-): Promise<void> {
+async function enqueue(producer: Producer, batches: readonly TopicRecords[]): Promise<void> {
+  const native = batchProduceOf(producer);
   for (const { topic, messages } of batches) {
+    let values: Buffer[] = [];
+    let keys: Array<Buffer | null> = [];
+    const produceBatched = async (): Promise<void> => {
+      if (native === undefined || values.length === 0) return;
+      await produceBatch(producer, native, topic, values, keys);
+      values = [];
+      keys = [];
+    };
     for (const record of messages) {
+      const headers = headersOf(record.headers);
+      if (
+        native !== undefined &&
+        record.value !== null &&
+        headers === undefined &&
+        record.timestamp === undefined &&
+        record.partition === undefined
+      ) {
+        values.push(bufferOf(record.value) as Buffer);
+        keys.push(record.key === null || record.key === undefined ? null : (bufferOf(record.key) as Buffer));
+        if (values.length === PRODUCE_BATCH_RECORDS) await produceBatched();
+        continue;
+      }
+      await produceBatched();
       const value = bufferOf(record.value);
       const key = record.key ?? null;
       const timestamp = record.timestamp === undefined ? null : Number(record.timestamp);
-      const headers = headersOf(record.headers);
       for (let attempt = 0; ; attempt++) {
         try {
-          producer.produce(topic, record.partition ?? null, value, key, timestamp, opaque?.(record), headers);
+          producer.produce(topic, record.partition ?? null, value, key, timestamp, undefined, headers);
           break;
         } catch (err) {
-          if ((err as { code?: unknown }).code !== ERR_QUEUE_FULL || attempt > 6000) throw err;
-          // Delivered records count against the queue until their reports are served. Waiting
-          // for the interval poll capped a producer at the queue's 5,000 records per 100 ms
-          // (docs/benchmarks.md, "A full queue served at once"): serve them now, and wait only
-          // if that freed nothing.
-          producer.poll();
-          if (attempt > 0) await sleep(5);
+          if ((err as { code?: unknown }).code !== ERR_QUEUE_FULL || attempt > QUEUE_FULL_TRIES) throw err;
+          await drainFullQueue(producer, attempt);
         }
       }
     }
+    await produceBatched();
   }
 }
 

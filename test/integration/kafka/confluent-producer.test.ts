@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { confluentProducerClient } from '../../../src/kafka/confluent-producer';
+import { Producer } from '@confluentinc/kafka-javascript';
+import { javaCompatiblePartitioner } from '../../../src/kafka/client';
+import { batchProduceOf, confluentProducerClient } from '../../../src/kafka/confluent-producer';
 import type { IdempotentProducer, ProducerClient, TransactionalProducer } from '../../../src/kafka/ports';
 import { createLogger } from '../../../src/observability/logger';
 import { createTestContext, readTopic, type TestContext } from '../../helpers/context';
@@ -187,6 +189,120 @@ describe('confluent idempotent producer (at-least-once)', () => {
       expect(await highWatermarks(topic)).toBe(1);
     } finally {
       await ctx.admin.deleteTopics({ topics: [small, topic] }).catch(() => undefined);
+    }
+  });
+});
+
+/**
+ * Records with only a key and a value (every sync event) reach librdkafka through the patched
+ * binding's produceBatch, a thousand per native call; the rest go one by one. Either way each must
+ * land where produce() put it: in the Java client's partition for its key, in the order sent.
+ */
+describe('confluent producer, records in native batches', () => {
+  let ctx: TestContext;
+  let client: ProducerClient;
+  beforeAll(async () => {
+    ctx = await createTestContext();
+    client = confluentProducerClient(ctx.settings.kafka, createLogger('silent'));
+  });
+  afterAll(async () => {
+    await client.close();
+    await ctx.cleanup();
+  });
+
+  // make install rebuilds the binding after patch-package; without it every record would go
+  // one by one, correct but at the old cost, and nothing else would say so.
+  test('the installed binding is the patched build: its producer has produceBatch', () => {
+    const producer = new Producer({ 'bootstrap.servers': ctx.settings.kafka.brokers.join(',') });
+    expect(batchProduceOf(producer)).toBeDefined();
+  });
+
+  test('batched and single records keep their order, partition, headers and timestamp', async () => {
+    const spread = `${ctx.settings.topics.output}-batch4`;
+    const ordered = `${ctx.settings.topics.output}-batch1`;
+    await ctx.admin.createTopics({
+      topics: [
+        { topic: spread, numPartitions: 4 },
+        { topic: ordered, numPartitions: 1 },
+      ],
+      waitForLeaders: true,
+    });
+    const txn = client.transactionalProducer({ transactionalId: `batch-${ctx.id}`, transactionTimeoutMs: 60_000 });
+    try {
+      // 7,000 keyed records (more than the queue's 5,000, so a full queue is met mid-batch) and a
+      // few without a key; then, on one partition, batched runs broken by records that go alone.
+      const keyed = Array.from({ length: 7000 }, (_, i) => ({ key: `user-${i}`, value: `v${i}` }));
+      const keyless = Array.from({ length: 5 }, (_, i) => ({ key: null, value: `keyless-${i}` }));
+      const run = (from: number, n: number) =>
+        Array.from({ length: n }, (_, i) => ({ key: `o${from + i}`, value: Buffer.from(`${from + i}`) }));
+      const sequence = [
+        ...run(0, 1500),
+        { key: 'o1500', value: 'with-header', headers: { origin: 'test' } },
+        ...run(1501, 1500),
+        { key: 'o3001', value: 'with-timestamp', timestamp: '1700000000000' },
+        { key: 'o3002', value: 'with-partition', partition: 0 },
+        { key: 'o3003', value: null },
+        ...run(3004, 10),
+      ];
+      await txn.open();
+      await txn.begin();
+      await txn.send([
+        { topic: spread, messages: [...keyed, ...keyless] },
+        { topic: ordered, messages: sequence },
+      ]);
+      await txn.commit();
+
+      const partitioner = javaCompatiblePartitioner();
+      const partitionMetadata = [0, 1, 2, 3].map((partitionId) => ({
+        partitionId,
+        leader: 1,
+        replicas: [1],
+        isr: [1],
+        partitionErrorCode: 0,
+      }));
+      const spreadRecords = await readTopic(ctx.kafka, spread, { until: (r) => r.length >= 7005, timeoutMs: 60_000 });
+      expect(spreadRecords).toHaveLength(7005);
+      for (const record of spreadRecords.filter((r) => r.key !== null)) {
+        const expected = partitioner({ topic: spread, partitionMetadata, message: { key: record.key, value: null } });
+        expect({ key: record.key, partition: record.partition }).toEqual({ key: record.key, partition: expected });
+      }
+      expect(new Set(spreadRecords.map((r) => r.key ?? r.value.toString())).size).toBe(7005);
+
+      const orderedRecords = await readTopic(ctx.kafka, ordered, {
+        until: (r) => r.length >= sequence.length,
+        timeoutMs: 60_000,
+      });
+      expect(orderedRecords.map((r) => r.key)).toEqual(sequence.map((r) => r.key));
+      expect(orderedRecords[1500]?.headers.origin?.toString()).toBe('test');
+      expect(orderedRecords[3001]?.timestamp).toBe(1_700_000_000_000);
+      // The test reader gives a tombstone as an empty value.
+      expect(orderedRecords[3003]?.value).toHaveLength(0);
+      expect(orderedRecords[3010]?.value.toString()).toBe('3010');
+    } finally {
+      await txn.close();
+      await ctx.admin.deleteTopics({ topics: [spread, ordered] }).catch(() => undefined);
+    }
+  });
+
+  test('a record librdkafka refuses in a batch fails the send; the producer goes on sending', async () => {
+    const topic = `${ctx.settings.topics.output}-batch-refused`;
+    await ctx.admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+    const idempotent = client.idempotentProducer();
+    try {
+      await idempotent.open();
+      // Over librdkafka's message.max.bytes (1,000,000): refused when queued, not by the broker.
+      const huge = { key: 'huge', value: randomBytes(1_500_000) };
+      const refused = idempotent.send([
+        { topic, messages: [{ key: 'a', value: 'x' }, huge, { key: 'b', value: 'y' }] },
+      ]);
+      await expect(refused).rejects.toMatchObject({ code: expect.stringMatching(/^SYNC_/) });
+      await idempotent.send([{ topic, messages: [{ key: 'after', value: 'fine' }] }]);
+      const records = await readTopic(ctx.kafka, topic, { until: (r) => r.some((x) => x.key === 'after') });
+      expect(records.map((r) => r.key)).not.toContain('huge');
+      expect(records.map((r) => r.key)).toContain('after');
+    } finally {
+      await idempotent.close();
+      await ctx.admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
     }
   });
 });
