@@ -193,21 +193,25 @@ async function enqueue(producer: Producer, batches: readonly TopicRecords[]): Pr
     };
     for (const record of messages) {
       const headers = headersOf(record.headers);
+      const value = bufferOf(record.value);
+      const key = record.key === undefined ? null : bufferOf(record.key);
+      // An empty value or key would reach librdkafka as a null one (a tombstone, or a random
+      // partition): produce() keeps them empty, so they go that way.
       if (
         native !== undefined &&
-        record.value !== null &&
+        value !== null &&
+        value.length > 0 &&
+        (key === null || key.length > 0) &&
         headers === undefined &&
         record.timestamp === undefined &&
         record.partition === undefined
       ) {
-        values.push(bufferOf(record.value) as Buffer);
-        keys.push(record.key === null || record.key === undefined ? null : (bufferOf(record.key) as Buffer));
+        values.push(value);
+        keys.push(key);
         if (values.length === PRODUCE_BATCH_RECORDS) await produceBatched();
         continue;
       }
       await produceBatched();
-      const value = bufferOf(record.value);
-      const key = record.key ?? null;
       const timestamp = record.timestamp === undefined ? null : Number(record.timestamp);
       for (let attempt = 0; ; attempt++) {
         try {

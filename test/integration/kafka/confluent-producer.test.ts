@@ -256,6 +256,9 @@ describe('confluent producer, records in native batches', () => {
         { key: 'o3002', value: 'with-partition', partition: 0 },
         { key: 'o3003', value: null },
         ...run(3004, 10),
+        // An empty key is a key: librdkafka's batch call would have sent it as none.
+        { key: '', value: 'with-empty-key' },
+        ...run(3015, 10),
       ];
       await txn.open();
       await txn.begin();
