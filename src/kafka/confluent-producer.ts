@@ -20,13 +20,14 @@ const ERR_QUEUE_FULL = -184;
 /**
  * Bounds of librdkafka's producer queue (see producerConfig), per producer: 5,000 of our 425-byte
  * events (the count binds first; 4 MiB is the cap for larger records), 200 ms of each one's share
- * when four producers write 100,000 events/s. librdkafka copies every record it is handed and holds the copy until
- * its delivery report is served, and fan-out runs up to 4 transactional producers at once: at
- * 20,000 / 16 MiB those copies were 22 MB of the processor's malloc heap at its 1,000,000-user
- * peak. 5,000 / 4 MiB measured 191–222 MB peak RSS against 213–229, at the same CPU per event, and
- * a single producer (SYNC_FAN_OUT=false) ran no slower (docs/benchmarks.md, "Memory (4)"). A record
- * counts until its delivery report is served, so every producer with these bounds must poll (see
- * the transactional open()), and enqueue() polls at once when the queue is full.
+ * when four producers write 100,000 events/s. librdkafka copies every record it is handed and
+ * holds the copy until it is delivered (and, where reports are asked for, until its report is
+ * served), and fan-out runs up to 4 transactional producers at once: at 20,000 / 16 MiB those
+ * copies were 22 MB of the processor's malloc heap at its 1,000,000-user peak. 5,000 / 4 MiB
+ * measured 191–222 MB peak RSS against 213–229, at the same CPU per event, and a single producer
+ * (SYNC_FAN_OUT=false) ran no slower (docs/benchmarks.md, "Memory (4)"). A record with a report
+ * to serve counts until it is served, so every producer with these bounds polls (see the
+ * transactional open()), and enqueue() polls at once when the queue is full.
  */
 const PRODUCER_QUEUE_KBYTES = 4 * 1024;
 const PRODUCER_QUEUE_MESSAGES = 5_000;
@@ -352,6 +353,11 @@ class ConfluentTransactionalProducer implements TransactionalProducer {
       ...producerConfig(this.client.settings),
       'transactional.id': this.id,
       'transaction.timeout.ms': this.options.transactionTimeoutMs,
+      // Nothing here reads a delivered record's report (a refused record fails the commit), so
+      // librdkafka frees delivered records on its own threads instead of queueing a report for
+      // the main thread's poll: 0.25 s less main-thread CPU per 1,000,000 events
+      // (docs/benchmarks.md, "One native call per batch").
+      'delivery.report.only.error': true,
     });
     try {
       await connect(producer, this.client.settings, this.client.log);
@@ -360,10 +366,9 @@ class ConfluentTransactionalProducer implements TransactionalProducer {
       throw translateKafkaError(err, `fencing ${this.id}`);
     }
     try {
-      // The binding always asks for delivery reports, and librdkafka counts a delivered record
-      // against queue.buffering.max.* until its report is served. Unpolled, the queue only
-      // emptied at commit: each transaction's records stayed in memory, and a transaction
-      // larger than the queue would wait on a full queue that never drains.
+      // A refused record's report, and librdkafka's events, still wait for a poll; with every
+      // report queued (before delivery.report.only.error), an unpolled queue only emptied at
+      // commit, and a transaction larger than the queue waited on a full queue for good.
       producer.setPollInterval(DELIVERY_POLL_MS);
       // InitProducerId: fences every earlier producer of the id and aborts what it left open.
       await call((done) => producer.initTransactions(this.client.settings.requestTimeoutMs, done));
