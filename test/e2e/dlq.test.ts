@@ -7,6 +7,7 @@ import type { EnrolmentSyncService } from '../../src/service';
 import { deadLetterRecord, DEAD_LETTER_HEADERS } from '../../src/streams/dead-letter';
 import { createTestContext, headerText, readTopic, type ConsumedRecord, type TestContext } from '../helpers/context';
 import { enrolment, seed, startService } from '../helpers/service';
+import { ensureTopics } from '../../src/kafka/topics';
 
 /**
  * Dead letters as an operator handles them, with the built CLI against the real servers: a
@@ -227,7 +228,7 @@ describe('dlq list and dlq replay', () => {
     expect(ambiguous.stderr).toMatch(/--offset 0 is ambiguous: the topic has 2 partitions/);
 
     const emptyTopic = `${ctx.settings.env}.empty.dlq`;
-    await ctx.admin.createTopics({ topics: [{ topic: emptyTopic, numPartitions: 2 }], waitForLeaders: true });
+    await ensureTopics(ctx.admin, [{ topic: emptyTopic, numPartitions: 2 }]);
     try {
       const empty = await runCli({ ...env, DEAD_LETTER_TOPIC: emptyTopic }, ['dlq', 'list']);
       expect(empty.code).toBe(0);

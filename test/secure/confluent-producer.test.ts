@@ -8,6 +8,7 @@ import { confluentProducerClient } from '../../src/kafka/confluent-producer';
 import { createLogger } from '../../src/observability/logger';
 import { readTopic } from '../helpers/context';
 import { secureServers } from '../helpers/secure';
+import { ensureTopics } from '../../src/kafka/topics';
 
 /**
  * The librdkafka adapter (KAFKA_CLIENT=confluent) on the secured broker, whatever KAFKA_CLIENT
@@ -44,7 +45,7 @@ async function roundTrip(settings: Settings['kafka']): Promise<{ values: string[
   await admin.connect();
   const client = confluentProducerClient(settings, log);
   try {
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+    await ensureTopics(admin, [{ topic, numPartitions: 1 }]);
     const txn = client.transactionalProducer({ transactionalId: `secure-${id}`, transactionTimeoutMs: 30000 });
     try {
       await txn.open();

@@ -8,6 +8,7 @@ import { EnrolmentSyncService } from '../../src/service';
 import { createTestContext, readTopic, type TestContext } from '../helpers/context';
 import { secureServers } from '../helpers/secure';
 import { enrolment, patch, seed, startService } from '../helpers/service';
+import { ensureTopics } from '../../src/kafka/topics';
 
 const servers = secureServers();
 const log = createLogger('silent');
@@ -20,7 +21,7 @@ async function roundTrip(env: Record<string, string>): Promise<string> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+    await ensureTopics(admin, [{ topic, numPartitions: 1 }]);
     const producer = kafka.producer();
     await producer.connect();
     const value = `hello over ${settings.kafka.sasl?.mechanism ?? 'mutual TLS'}`;

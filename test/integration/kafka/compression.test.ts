@@ -5,6 +5,7 @@ import { createProducerClient } from '../../../src/kafka/producers';
 import type { KafkaClientName, KafkaCompression } from '../../../src/kafka/ports';
 import { createLogger } from '../../../src/observability/logger';
 import { createTestContext, readTopic, type TestContext } from '../../helpers/context';
+import { ensureTopics } from '../../../src/kafka/topics';
 
 /**
  * KAFKA_COMPRESSION with each client: the batch the broker stores is compressed (a topic whose
@@ -77,10 +78,9 @@ describe.each<KafkaClientName>(['kafkajs', 'confluent'])('KAFKA_COMPRESSION with
 
   async function limitedTopic(name: string): Promise<string> {
     const topic = `${ctx.settings.topics.output}-${name}`;
-    await ctx.admin.createTopics({
-      topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: String(TOPIC_LIMIT) }] }],
-      waitForLeaders: true,
-    });
+    await ensureTopics(ctx.admin, [
+      { topic, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: String(TOPIC_LIMIT) }] },
+    ]);
     return topic;
   }
 

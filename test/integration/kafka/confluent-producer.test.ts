@@ -5,6 +5,7 @@ import { batchProduceOf, confluentProducerClient } from '../../../src/kafka/conf
 import type { IdempotentProducer, ProducerClient, TransactionalProducer } from '../../../src/kafka/ports';
 import { createLogger } from '../../../src/observability/logger';
 import { createTestContext, readTopic, type TestContext } from '../../helpers/context';
+import { ensureTopics } from '../../../src/kafka/topics';
 
 /** A record over the small topics' max.message.bytes (2,000) however it is compressed: random bytes. */
 const tooLarge = () => randomBytes(10_000);
@@ -53,13 +54,10 @@ describe('confluent transactional producer, bounded queue', () => {
   test('a record the broker refuses fails the commit; the transaction aborts and the next one commits', async () => {
     const small = `${ctx.settings.topics.output}-small-txn`;
     const topic = `${ctx.settings.topics.output}-ok-txn`;
-    await ctx.admin.createTopics({
-      topics: [
-        { topic: small, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '2000' }] },
-        { topic, numPartitions: 1 },
-      ],
-      waitForLeaders: true,
-    });
+    await ensureTopics(ctx.admin, [
+      { topic: small, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '2000' }] },
+      { topic, numPartitions: 1 },
+    ]);
     const txn = client.transactionalProducer({ transactionalId: `refused-${ctx.id}`, transactionTimeoutMs: 60_000 });
     try {
       await txn.open();
@@ -109,7 +107,7 @@ describe('confluent idempotent producer (at-least-once)', () => {
 
   test('sends overlapping as the sink overlaps them resolve only once their records are on the broker', async () => {
     const topic = `${ctx.settings.topics.output}-idem`;
-    await ctx.admin.createTopics({ topics: [{ topic, numPartitions: 4 }], waitForLeaders: true });
+    await ensureTopics(ctx.admin, [{ topic, numPartitions: 4 }]);
     try {
       const value = Buffer.alloc(400, 'y');
       let resolved = 0;
@@ -138,7 +136,7 @@ describe('confluent idempotent producer (at-least-once)', () => {
 
   test('records only enqueued are all on the broker once flush resolves', async () => {
     const topic = `${ctx.settings.topics.output}-enq`;
-    await ctx.admin.createTopics({ topics: [{ topic, numPartitions: 4 }], waitForLeaders: true });
+    await ensureTopics(ctx.admin, [{ topic, numPartitions: 4 }]);
     try {
       const idempotent = producer as IdempotentProducer;
       const value = Buffer.alloc(400, 'e');
@@ -155,10 +153,9 @@ describe('confluent idempotent producer (at-least-once)', () => {
 
   test('a refused record that was only enqueued fails the next flush, and only that one', async () => {
     const small = `${ctx.settings.topics.output}-small-enq`;
-    await ctx.admin.createTopics({
-      topics: [{ topic: small, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '2000' }] }],
-      waitForLeaders: true,
-    });
+    await ensureTopics(ctx.admin, [
+      { topic: small, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '2000' }] },
+    ]);
     try {
       const idempotent = producer as IdempotentProducer;
       await idempotent.enqueue([{ topic: small, messages: [{ key: 'big', value: tooLarge() }] }]);
@@ -174,13 +171,10 @@ describe('confluent idempotent producer (at-least-once)', () => {
   test('a record the broker refuses fails its send; the producer goes on sending', async () => {
     const small = `${ctx.settings.topics.output}-small`;
     const topic = `${ctx.settings.topics.output}-ok`;
-    await ctx.admin.createTopics({
-      topics: [
-        { topic: small, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '2000' }] },
-        { topic, numPartitions: 1 },
-      ],
-      waitForLeaders: true,
-    });
+    await ensureTopics(ctx.admin, [
+      { topic: small, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '2000' }] },
+      { topic, numPartitions: 1 },
+    ]);
     try {
       const idempotent = producer as IdempotentProducer;
       const refused = idempotent.send([{ topic: small, messages: [{ key: 'big', value: tooLarge() }] }]);
@@ -233,13 +227,10 @@ describe('confluent producer, records in native batches', () => {
     if (!batched) delete prototype.produceBatch;
     const spread = `${ctx.settings.topics.output}-${name}4`;
     const ordered = `${ctx.settings.topics.output}-${name}1`;
-    await ctx.admin.createTopics({
-      topics: [
-        { topic: spread, numPartitions: 4 },
-        { topic: ordered, numPartitions: 1 },
-      ],
-      waitForLeaders: true,
-    });
+    await ensureTopics(ctx.admin, [
+      { topic: spread, numPartitions: 4 },
+      { topic: ordered, numPartitions: 1 },
+    ]);
     const txn = client.transactionalProducer({ transactionalId: `${name}-${ctx.id}`, transactionTimeoutMs: 60_000 });
     try {
       // 7,000 keyed records (more than the queue's 5,000, so a full queue is met mid-batch) and a
@@ -303,7 +294,7 @@ describe('confluent producer, records in native batches', () => {
 
   test('a record librdkafka refuses in a batch fails the send; the producer goes on sending', async () => {
     const topic = `${ctx.settings.topics.output}-batch-refused`;
-    await ctx.admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+    await ensureTopics(ctx.admin, [{ topic, numPartitions: 1 }]);
     const idempotent = client.idempotentProducer();
     try {
       await idempotent.open();
