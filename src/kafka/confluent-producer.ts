@@ -196,13 +196,9 @@ async function enqueue(producer: Producer, batches: readonly TopicRecords[]): Pr
       const headers = headersOf(record.headers);
       const value = bufferOf(record.value);
       const key = record.key === undefined ? null : bufferOf(record.key);
-      // An empty value or key would reach librdkafka as a null one (a tombstone, or a random
-      // partition): produce() keeps them empty, so they go that way.
       if (
         native !== undefined &&
         value !== null &&
-        value.length > 0 &&
-        (key === null || key.length > 0) &&
         headers === undefined &&
         record.timestamp === undefined &&
         record.partition === undefined

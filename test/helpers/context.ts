@@ -109,7 +109,10 @@ export async function createTestContext(env: Record<string, string> = {}): Promi
 
 export interface ConsumedRecord {
   key: string | null;
+  /** A tombstone's is empty too: `tombstone` tells them apart. */
   value: Buffer;
+  /** The value is null (a tombstone), not empty. */
+  tombstone: boolean;
   headers: IHeaders;
   partition: number;
   offset: string;
@@ -236,6 +239,7 @@ export function consumedRecord(m: KafkaMessage, partition: number): ConsumedReco
   return {
     key: m.key?.toString() ?? null,
     value: m.value ?? Buffer.alloc(0),
+    tombstone: m.value === null,
     headers: m.headers ?? {},
     partition,
     offset: m.offset,

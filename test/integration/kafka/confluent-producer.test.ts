@@ -249,9 +249,14 @@ describe('confluent producer, records in native batches', () => {
         { key: 'o3002', value: 'with-partition', partition: 0 },
         { key: 'o3003', value: null },
         ...run(3004, 10),
-        // An empty key is a key: librdkafka's batch call would have sent it as none.
+        // An empty key is a key, and an empty value a value: librdkafka takes a null pointer, which
+        // an empty Buffer may have, for none (a random partition, a tombstone).
         { key: '', value: 'with-empty-key' },
         ...run(3015, 10),
+        { key: 'o3025', value: '' },
+        { key: 'o3026', value: Buffer.alloc(0) },
+        { key: Buffer.alloc(0), value: 'with-empty-key-buffer' },
+        ...run(3028, 10),
       ];
       await txn.open();
       await txn.begin();
@@ -281,12 +286,15 @@ describe('confluent producer, records in native batches', () => {
         until: (r) => r.length >= sequence.length,
         timeoutMs: 60_000,
       });
-      expect(orderedRecords.map((r) => r.key)).toEqual(sequence.map((r) => r.key));
+      expect(orderedRecords.map((r) => r.key)).toEqual(sequence.map((r) => (r.key === null ? null : String(r.key))));
       expect(orderedRecords[1500]?.headers.origin?.toString()).toBe('test');
       expect(orderedRecords[3001]?.timestamp).toBe(1_700_000_000_000);
-      // The test reader gives a tombstone as an empty value.
-      expect(orderedRecords[3003]?.value).toHaveLength(0);
+      expect(orderedRecords[3003]).toMatchObject({ tombstone: true });
       expect(orderedRecords[3010]?.value.toString()).toBe('3010');
+      for (const empty of [orderedRecords[3025], orderedRecords[3026]]) {
+        expect({ tombstone: empty?.tombstone, length: empty?.value.length }).toEqual({ tombstone: false, length: 0 });
+      }
+      expect(orderedRecords[3027]?.value.toString()).toBe('with-empty-key-buffer');
     } finally {
       prototype.produceBatch = produceBatch;
       await txn.close();
