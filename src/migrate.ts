@@ -6,7 +6,7 @@ import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Settings } from './config';
 import { translateCassandraError } from './cassandra/client';
 import { registerSchemas, type RegisteredSchemas } from './kafka/registry';
-import { ensureTopics, topicSpecs } from './kafka/topics';
+import { ensureTopics, topicSpecs, type EnsuredTopics } from './kafka/topics';
 import { translateKafkaError } from './kafka/client';
 import type { Logger } from './observability/logger';
 import { schemasDir } from './schemas';
@@ -61,20 +61,20 @@ export async function migrate(
 ): Promise<MigrateResult> {
   const cql = await applyCassandraSchema(deps.cassandra, settings.cassandra.keyspace, deps.replication);
   deps.log.info({ keyspace: settings.cassandra.keyspace, statements: cql }, 'cassandra schema applied');
-  let createdTopics: string[];
+  let ensured: EnsuredTopics;
   try {
-    createdTopics = await ensureTopics(deps.admin, topicSpecs(settings.topics));
+    ensured = await ensureTopics(deps.admin, topicSpecs(settings.topics));
   } catch (err) {
     throw translateKafkaError(err, 'creating topics');
   }
+  const createdTopics = ensured.created;
   deps.log.info({ created: createdTopics }, 'topics ready');
   // An existing topic is never changed: adding partitions would move keys, and status records
   // are found by a hash over the status topic's partition count. So a different count is
   // reported for a person to decide, not repaired.
-  const { topics } = await deps.admin.fetchTopicMetadata({ topics: topicSpecs(settings.topics).map((t) => t.topic) });
-  const partitionCounts = topics
-    .filter((t) => t.partitions.length !== settings.topics.partitions)
-    .map((t) => ({ topic: t.name, partitions: t.partitions.length }));
+  const partitionCounts = [...ensured.partitionCounts]
+    .filter(([, partitions]) => partitions !== settings.topics.partitions)
+    .map(([topic, partitions]) => ({ topic, partitions }));
   const schemas = await registerSchemas(deps.registry, settings.topics);
   deps.log.info(schemas, 'schemas registered');
   return { cqlStatements: cql, createdTopics, partitionCounts, schemas };

@@ -39,14 +39,21 @@ export function topicSpecs(topics: Settings['topics']): ITopicConfig[] {
 /** What a busy broker answers for a topic it has just created but does not serve yet. */
 const NOT_YET_SERVED = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE']);
 
+export interface EnsuredTopics {
+  /** The topics this call created. */
+  created: string[];
+  /** Every topic asked for, with the number of partitions the broker serves it with. */
+  partitionCounts: Map<string, number>;
+}
+
 /**
  * Creates the topics that are missing (existing topics are left exactly as they are) and returns
- * their names once every topic is served. kafkajs waits for new topics' leaders but retries only
+ * their names and every topic's partition count once every topic is served. kafkajs waits for new topics' leaders but retries only
  * LEADER_NOT_AVAILABLE: a busy broker that does not know a topic it has just created yet answers
  * UNKNOWN_TOPIC_OR_PARTITION, which failed `migrate` although the topics existed. That is waited
  * out here (the next attempt creates only what is still missing).
  */
-export async function ensureTopics(admin: Admin, specs: ITopicConfig[], attempts = 10): Promise<string[]> {
+export async function ensureTopics(admin: Admin, specs: ITopicConfig[], attempts = 10): Promise<EnsuredTopics> {
   const created = new Set<string>();
   for (let attempt = 1; ; attempt++) {
     try {
@@ -56,8 +63,11 @@ export async function ensureTopics(admin: Admin, specs: ITopicConfig[], attempts
         for (const s of missing) created.add(s.topic);
         await admin.createTopics({ topics: missing, waitForLeaders: true });
       }
-      await admin.fetchTopicMetadata({ topics: specs.map((s) => s.topic) });
-      return specs.filter((s) => created.has(s.topic)).map((s) => s.topic);
+      const { topics } = await admin.fetchTopicMetadata({ topics: specs.map((s) => s.topic) });
+      return {
+        created: specs.filter((s) => created.has(s.topic)).map((s) => s.topic),
+        partitionCounts: new Map(topics.map((t) => [t.name, t.partitions.length])),
+      };
     } catch (err) {
       const type = (err as { type?: unknown }).type;
       if (attempt >= attempts || typeof type !== 'string' || !NOT_YET_SERVED.has(type)) throw err;

@@ -19,10 +19,10 @@ function fakeAdmin(initial: string[], failures: Array<{ on: 'create' | 'metadata
       fail('create');
       return true;
     },
-    fetchTopicMetadata: async () => {
+    fetchTopicMetadata: async ({ topics: names }: { topics: string[] }) => {
       calls.metadata++;
       fail('metadata');
-      return { topics: [] };
+      return { topics: names.map((name) => ({ name, partitions: name === 'c' ? [{}, {}] : [{}] })) };
     },
   };
   return { admin: admin as unknown as Admin, calls };
@@ -33,8 +33,17 @@ const specs = ['a', 'b', 'c'].map((topic) => ({ topic, numPartitions: 1 }));
 describe('ensureTopics', () => {
   test('creates only the missing topics and names them', async () => {
     const { admin, calls } = fakeAdmin(['a'], []);
-    expect(await ensureTopics(admin, specs)).toEqual(['b', 'c']);
+    const ensured = await ensureTopics(admin, specs);
+    expect(ensured.created).toEqual(['b', 'c']);
     expect(calls.create).toEqual([['b', 'c']]);
+    // As the broker serves them, whatever was asked for.
+    expect(ensured.partitionCounts).toEqual(
+      new Map([
+        ['a', 1],
+        ['b', 1],
+        ['c', 2],
+      ]),
+    );
   });
 
   test('a broker that does not serve just-created topics yet is waited out; they are still named as created', async () => {
@@ -45,7 +54,7 @@ describe('ensureTopics', () => {
         { on: 'metadata', type: 'LEADER_NOT_AVAILABLE' },
       ],
     );
-    expect(await ensureTopics(admin, specs)).toEqual(['a', 'b', 'c']);
+    expect((await ensureTopics(admin, specs)).created).toEqual(['a', 'b', 'c']);
     // Created once: the later attempts find them.
     expect(calls.create).toEqual([['a', 'b', 'c']]);
     expect(calls.metadata).toBe(2);
