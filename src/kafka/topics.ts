@@ -47,11 +47,12 @@ export interface EnsuredTopics {
 }
 
 /**
- * Creates the topics that are missing (existing topics are left exactly as they are) and returns
- * their names and every topic's partition count once every topic is served. kafkajs waits for new topics' leaders but retries only
- * LEADER_NOT_AVAILABLE: a busy broker that does not know a topic it has just created yet answers
- * UNKNOWN_TOPIC_OR_PARTITION, which failed `migrate` although the topics existed. That is waited
- * out here (the next attempt creates only what is still missing).
+ * Creates the topics that are missing (existing topics are left exactly as they are) and returns,
+ * once every topic is served, the names of those it created and every topic's partition count.
+ * kafkajs waits for new topics' leaders but retries only LEADER_NOT_AVAILABLE: a busy broker that
+ * does not know a topic it has just created yet answers UNKNOWN_TOPIC_OR_PARTITION, which failed
+ * `migrate` although the topics existed. That is waited out here (the next attempt creates only
+ * what is still missing).
  */
 export async function ensureTopics(admin: Admin, specs: ITopicConfig[], attempts = 10): Promise<EnsuredTopics> {
   const created = new Set<string>();
