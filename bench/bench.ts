@@ -473,10 +473,7 @@ async function runPeer(batchId: string, trigger: TriggerIdentity, topic: string)
 
 async function createOutputTopic(admin: Admin, prefix: string): Promise<string> {
   const topic = `${prefix}-${randomUUID().slice(0, 8)}`;
-  await admin.createTopics({
-    topics: [{ topic, numPartitions: OUTPUT_PARTITIONS, replicationFactor: 1 }],
-    waitForLeaders: true,
-  });
+  await ensureTopics(admin, [{ topic, numPartitions: OUTPUT_PARTITIONS, replicationFactor: 1 }]);
   return topic;
 }
 
@@ -1329,10 +1326,7 @@ async function main(): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   const ceilingTopic = `bench-ceiling-${randomUUID().slice(0, 8)}`;
-  await admin.createTopics({
-    topics: [{ topic: ceilingTopic, numPartitions: 4, replicationFactor: 1 }],
-    waitForLeaders: true,
-  });
+  await ensureTopics(admin, [{ topic: ceilingTopic, numPartitions: 4, replicationFactor: 1 }]);
   try {
     const eventBytes = Buffer.byteLength(sampleEventJson(123456));
     figures.event_bytes = eventBytes;
