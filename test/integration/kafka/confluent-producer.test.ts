@@ -204,11 +204,11 @@ describe('confluent producer, records in native batches', () => {
     await ctx.cleanup();
   });
 
-  // make install rebuilds the binding after patch-package; without it every record would go
-  // one by one, correct but at the old cost, and nothing else would say so.
   /** A binding producer, never connected: what the checks of the binding itself need. */
   const bindingProducer = () => new Producer({ 'bootstrap.servers': ctx.settings.kafka.brokers.join(',') });
 
+  // make install rebuilds the binding after patch-package; without it every record would go
+  // one by one, correct but at the old cost, and nothing else would say so.
   test('the installed binding is the patched build: its producer has produceBatch', () => {
     expect(batchProduceOf(bindingProducer())).toBeDefined();
   });
