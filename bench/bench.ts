@@ -333,10 +333,37 @@ async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: numbe
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/**
+ * SIGTERM, then its exit. A child that has exited already (a processor refusing its settings) has
+ * no exit left to wait for: waiting for one hung the benchmark instead of reporting the failure.
+ */
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** Until the processor's log says it joined its group; fails at once, with its output, if it exits first. */
+async function waitForJoin(started: { child: ChildProcess; output: () => string }): Promise<void> {
+  await waitFor(
+    () => {
+      const { exitCode, signalCode } = started.child;
+      if (exitCode !== null || signalCode !== null) {
+        throw new Error(
+          `processor exited (${exitCode ?? signalCode}) before joining its group:\n${started.output().slice(-2000)}`,
+        );
+      }
+      return /joined consumer group/.test(started.output());
+    },
+    60000,
+    'processor to join its group',
+  );
+}
+
 /** Stops a child started by startChild and removes the topics of its run. */
 async function stopChildAndTopics(child: ChildProcess, admin: Admin, settings: Settings): Promise<void> {
-  child.kill('SIGTERM');
-  await new Promise((r) => child.once('exit', r));
+  await stopChild(child);
   const { trigger, output, deadLetter, checkpoints, tasks, status } = settings.topics;
   await admin
     .deleteTopics({ topics: [trigger, output, deadLetter, checkpoints, tasks, status] })
@@ -598,7 +625,7 @@ async function expansion(
   const { child } = children[0] as ReturnType<typeof startChild>;
   const joinsOf = (out: () => string) => (out().match(/joined consumer group/g) ?? []).length;
   try {
-    for (const c of children) await waitFor(() => joinsOf(c.output) > 0, 60000, 'processor to join its group');
+    for (const c of children) await waitForJoin(c);
     // With several members, let the group settle on all of them before the trigger arrives.
     if (processes > 1) await new Promise((r) => setTimeout(r, 3000));
     const joinsBefore = children.map((c) => joinsOf(c.output));
@@ -681,10 +708,7 @@ async function expansion(
     };
   } finally {
     await status.stop();
-    for (const c of children.slice(1)) {
-      c.child.kill('SIGTERM');
-      await new Promise((r) => c.child.once('exit', r));
-    }
+    for (const c of children.slice(1)) await stopChild(c.child);
     await stopChildAndTopics(child, admin, settings);
   }
 }
@@ -794,18 +818,19 @@ async function apiWithProcessor(kafka: Kafka): Promise<void> {
   await admin.connect();
   await topicsFor(admin, settings);
   const port = String(19000 + Math.floor(Math.random() * 1000));
-  const { child, output } = startChild(['run'], {
+  const started = startChild(['run'], {
     SYNC_ENV: settings.env,
     CASSANDRA_KEYSPACE: keyspace,
     API_PORT: port,
     LOG_LEVEL: 'info',
   });
+  const { child } = started;
   const arrivals = new Map<string, number>();
   const consumer = kafka.consumer({ groupId: `bench-latency-${randomUUID()}` });
   try {
     const url = `http://127.0.0.1:${port}/v1/content/state/update`;
     await waitReady(port, 'API');
-    await waitFor(() => /joined consumer group/.test(output()), 60000, 'processor to join its group');
+    await waitForJoin(started);
     await consumer.connect();
     await consumer.subscribe({ topics: [settings.topics.output], fromBeginning: true });
     await consumer.run({
@@ -874,9 +899,7 @@ async function apiSplit(kafka: Kafka): Promise<void> {
   const api = startChild(['api'], { ...env, API_PORT: port });
   try {
     await waitReady(port, 'API (split)');
-    for (const p of processors) {
-      await waitFor(() => /joined consumer group/.test(p.output()), 60000, 'processor to join its group');
-    }
+    for (const p of processors) await waitForJoin(p);
     // Every member's partitions assigned, so the load does not start inside a rebalance.
     await waitFor(
       () => processors.every((p) => /"msg":"processor running"/.test(p.output())),
@@ -896,10 +919,7 @@ async function apiSplit(kafka: Kafka): Promise<void> {
       ),
     );
   } finally {
-    for (const p of processors) {
-      p.child.kill('SIGTERM');
-      await new Promise((r) => p.child.once('exit', r));
-    }
+    for (const p of processors) await stopChild(p.child);
     await stopChildAndTopics(api.child, admin, settings);
   }
 }
