@@ -195,7 +195,7 @@ export const CONFIG_SCHEMA: readonly VariableSpec[] = [
   bool('SYNC_INCLUDE_INACTIVE', false, 'sync inactive enrolments too (a trigger may override)'),
   bool('SYNC_INCLUDE_COMPLETED', true, 'sync completed enrolments (a trigger may override)'),
   oneOf('SYNC_READ_PLAN', 'auto', ['auto', 'index', 'scan'], 'how a whole batch is read (docs/read-plan.md)'),
-  int('SYNC_PAGE_SIZE', 5000, 10, 100000, 'Cassandra page size, rows'),
+  int('SYNC_PAGE_SIZE', 5000, 10, 100000, 'Cassandra page size, rows; 1000: less memory, less speed (runbook)'),
   int('SYNC_SCAN_RANGES', 64, 1, 4096, 'token ranges a table scan is cut into'),
   int('SYNC_SCAN_CONCURRENCY', 4, 1, 256, 'token ranges read at once'),
   int('SYNC_INDEX_PROBE_ROWS', 5000, 0, 10000000, 'index probe: rows read before choosing the plan'),
